@@ -1,0 +1,39 @@
+# The two set-up commands on a fresh machine are `make demo` and `make test`;
+# each builds everything it needs itself (virtualenv, pinned deps, cluster tools).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := .cache/bin
+export DEPLOYMENTGATE_BIN := $(CURDIR)/$(BIN)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: venv tools lint test unit demo clean
+
+$(VENV)/.stamp: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.stamp
+
+tools:
+	cluster/build.sh
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: venv
+	$(PY) -m pytest -m "not cluster"
+
+test: venv tools lint
+	$(PY) -m pytest
+
+demo: venv tools
+	$(VENV)/bin/deploymentgate demo
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Allow ``python -m deploymentgate``."""
+
+from deploymentgate.cli import main
+
+raise SystemExit(main())

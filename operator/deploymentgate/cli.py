@@ -1,0 +1,61 @@
+"""The ``deploymentgate`` command: each subcommand lives in its own module.
+
+Subcommand modules are imported lazily so that ``deploymentgate check`` does
+not pay for kopf, and a broken optional piece cannot break the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand name -> module exposing add_parser(subparsers) that sets `func`.
+COMMANDS: dict[str, str] = {
+    "run": "deploymentgate.controller.cli",
+    "check": "deploymentgate.checklist.cli",
+    "sandbox": "deploymentgate.sandbox.cli",
+    "demo": "deploymentgate.demo.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deploymentgate",
+        description="Gate Kubernetes rollouts on startup, health and WebSocket verification.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise
+            stub = sub.add_parser(name, help="(not available in this build)")
+            stub.set_defaults(func=_unavailable(name))
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def _unavailable(name: str):  # type: ignore[no-untyped-def]
+    def run(_: argparse.Namespace) -> int:
+        print(f"deploymentgate {name}: not yet available", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    return int(func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""The operator's Prometheus metrics: one place that names them all.
+
+The chart's alert rules and dashboard refer to these names; changing one here
+means changing `deploy/helm/deploymentgate/` in the same commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from deploymentgate import __version__
+from deploymentgate.models import GateStatus, Phase
+from deploymentgate.observations import ProbeObservation
+
+PREFIX = "deploymentgate"
+
+
+class GateMetrics:
+    """Metrics of one operator process, on a registry of its own (testable)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        gate = ["namespace", "gate"]
+        self.info = Info(f"{PREFIX}_build", "Operator build information.", registry=r)
+        self.info.info({"version": __version__})
+        self.phase = Gauge(
+            f"{PREFIX}_gate_phase",
+            "1 for the phase each gate is in, 0 for the others.",
+            [*gate, "phase"],
+            registry=r,
+        )
+        self.phase_since = Gauge(
+            f"{PREFIX}_gate_phase_since_timestamp_seconds",
+            "When each gate entered its current phase (Unix time).",
+            gate,
+            registry=r,
+        )
+        self.canary_weight = Gauge(
+            f"{PREFIX}_canary_weight_percent",
+            "Share of traffic the gate currently sends to the revision under test.",
+            gate,
+            registry=r,
+        )
+        self.probe_success = Gauge(
+            f"{PREFIX}_probe_success",
+            "Last verdict of each probe: 1 passed, 0 failed (absent: no data yet).",
+            [*gate, "probe"],
+            registry=r,
+        )
+        self.probe_runs = Counter(
+            f"{PREFIX}_probe_runs",
+            "Probe runs by result (pass, fail, nodata).",
+            [*gate, "probe", "result"],
+            registry=r,
+        )
+        self.probe_duration = Histogram(
+            f"{PREFIX}_probe_duration_seconds",
+            "How long probe runs take.",
+            ["probe"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.error_rate = Gauge(
+            f"{PREFIX}_canary_error_rate_ratio",
+            "Error ratio (0..1) last measured on the revision under test.",
+            gate,
+            registry=r,
+        )
+        self.transitions = Counter(
+            f"{PREFIX}_phase_transitions",
+            "Phase transitions, by the phase entered.",
+            [*gate, "phase"],
+            registry=r,
+        )
+        self.rollbacks = Counter(
+            f"{PREFIX}_rollbacks",
+            "Rollbacks by the trigger that fired.",
+            [*gate, "reason"],
+            registry=r,
+        )
+        self.reconciles = Counter(
+            f"{PREFIX}_reconciles",
+            "Reconcile passes that ran to the end.",
+            registry=r,
+        )
+        self.reconcile_errors = Counter(
+            f"{PREFIX}_reconcile_errors",
+            "Reconcile passes that failed, by kind of error.",
+            ["kind"],
+            registry=r,
+        )
+        self.last_reconcile = Gauge(
+            f"{PREFIX}_last_reconcile_timestamp_seconds",
+            "When the operator last finished a reconcile pass (Unix time).",
+            registry=r,
+        )
+
+    def observe_status(self, namespace: str, name: str, status: GateStatus) -> None:
+        for phase in Phase:
+            value = 1.0 if status.phase is phase else 0.0
+            self.phase.labels(namespace, name, phase.value).set(value)
+        if status.phase_since is not None:
+            self.phase_since.labels(namespace, name).set(status.phase_since.timestamp())
+        self.canary_weight.labels(namespace, name).set(status.canary_weight)
+
+    def observe_probe(
+        self, namespace: str, name: str, obs: ProbeObservation, seconds: float
+    ) -> None:
+        probe = obs.kind.value
+        result = "nodata" if obs.ok is None else ("pass" if obs.ok else "fail")
+        self.probe_runs.labels(namespace, name, probe, result).inc()
+        self.probe_duration.labels(probe).observe(seconds)
+        if obs.ok is not None:
+            self.probe_success.labels(namespace, name, probe).set(1.0 if obs.ok else 0.0)
+        if "error_rate_percent" in obs.values:
+            self.error_rate.labels(namespace, name).set(obs.values["error_rate_percent"] / 100)
+
+    def transition(self, namespace: str, name: str, phase: Phase) -> None:
+        self.transitions.labels(namespace, name, phase.value).inc()
+
+    def rollback(self, namespace: str, name: str, reason: str) -> None:
+        self.rollbacks.labels(namespace, name, reason).inc()
+
+    def reconciled(self) -> None:
+        self.reconciles.inc()
+        self.last_reconcile.set(time.time())
+
+    def reconcile_failed(self, kind: str) -> None:
+        self.reconcile_errors.labels(kind).inc()
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop a deleted gate's series so alerts do not fire for ghosts."""
+        for metric in (self.phase, self.probe_success, self.probe_runs):
+            for labels in list(_label_sets(metric)):
+                if labels[:2] == (namespace, name):
+                    metric.remove(*labels)
+        for metric in (self.phase_since, self.canary_weight, self.error_rate):
+            with contextlib.suppress(KeyError):
+                metric.remove(namespace, name)
+
+
+def _label_sets(metric: Gauge | Counter) -> list[tuple[str, ...]]:
+    return [tuple(k) for k in metric._metrics]

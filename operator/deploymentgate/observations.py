@@ -1,0 +1,54 @@
+"""What the thin layers tell the pure core: plain, immutable facts.
+
+Probes produce `ProbeObservation`s; the Kubernetes adapter produces
+`WorkloadState`s. The core never does I/O: it reads these and the clock value
+it is handed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ProbeKind(StrEnum):
+    STARTUP = "startup"
+    HEALTH = "health"
+    WEBSOCKET = "websocket"
+    ERROR_RATE = "errorRate"
+
+
+@dataclass(frozen=True)
+class ProbeObservation:
+    """One finished probe run against one target (a pod or a URL).
+
+    `ok` is None when the run produced no verdict ("no data", e.g. an empty
+    Prometheus result or too few requests): no data never counts as a pass.
+    `final` marks a failure that cannot recover by waiting (startup reported
+    failed, phases out of order), so the core need not wait for a duration.
+    """
+
+    kind: ProbeKind
+    ok: bool | None
+    message: str
+    at: datetime
+    target: str = ""
+    revision: str | None = None
+    final: bool = False
+    values: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """A Deployment as the core needs to see it."""
+
+    exists: bool
+    revision: str | None = None  # hash of the pod template (see k8s adapter)
+    replicas: int = 0  # spec.replicas
+    ready: int = 0  # status.readyReplicas
+    updated: int = 0  # status.updatedReplicas
+    template: dict[str, Any] | None = None
+    observed: bool = True  # status.observedGeneration >= metadata.generation
