@@ -1,0 +1,96 @@
+{{/* Name of the chart, overridable with nameOverride. */}}
+{{- define "deploymentgate.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified name of the release's objects. It contains "deploymentgate"
+unless overridden, which also keeps the scrape job recognisable.
+*/}}
+{{- define "deploymentgate.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "deploymentgate.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels every object of the release carries. */}}
+{{- define "deploymentgate.labels" -}}
+helm.sh/chart: {{ include "deploymentgate.chart" . }}
+{{ include "deploymentgate.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "deploymentgate.imageTag" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: deploymentgate
+{{- end }}
+
+{{/* Labels that select the operator's pods; never change them on upgrade. */}}
+{{- define "deploymentgate.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "deploymentgate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "deploymentgate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "deploymentgate.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "deploymentgate.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{- define "deploymentgate.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (include "deploymentgate.imageTag" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the kopf peering object (ClusterKopfPeering or KopfPeering). */}}
+{{- define "deploymentgate.peeringName" -}}
+{{- default (include "deploymentgate.fullname" .) .Values.peering.name }}
+{{- end }}
+
+{{/*
+Refuses value combinations that would deploy a broken operator; called from
+the Deployment so every render checks them.
+*/}}
+{{- define "deploymentgate.validate" -}}
+{{- if and (gt (int .Values.replicas) 1) (not .Values.peering.enabled) }}
+{{- fail "replicas > 1 needs peering.enabled: replicas without peering would all act on the same gates" }}
+{{- end }}
+{{- end }}
+
+{{/* Command-line arguments of `deploymentgate run`, built from the values. */}}
+{{- define "deploymentgate.args" -}}
+- run
+{{- if .Values.watchNamespaces }}
+{{- range .Values.watchNamespaces }}
+- --namespace={{ . }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+- --metrics-port={{ .Values.metrics.port }}
+- --liveness=http://0.0.0.0:{{ .Values.health.port }}/healthz
+- --log-level={{ .Values.logLevel }}
+{{- if .Values.peering.enabled }}
+- --peering={{ include "deploymentgate.peeringName" . }}
+{{- end }}
+{{- range .Values.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
