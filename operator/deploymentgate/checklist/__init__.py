@@ -1,0 +1,1 @@
+"""``deploymentgate check``: a gate's probes against a running service, as a checklist."""

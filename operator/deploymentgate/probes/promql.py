@@ -1,0 +1,56 @@
+"""Filling a gate's PromQL template with the rollout's facts.
+
+Placeholders, replaced wherever they appear in `errorRate.query`:
+
+    {namespace}  the gate's namespace
+    {service}    spec.service
+    {revision}   pod-template hash of the revision under test
+    {pod_regex}  a regular expression matching the pods of that revision
+    {window}     errorRate.window as a PromQL duration (e.g. 1m, 90s)
+
+Values are escaped for a double-quoted PromQL string, so the template writes
+them inside quotes: ``http_requests_total{namespace="{namespace}",
+pod=~"{pod_regex}"}``. Other braces (label matchers) are left alone, which is
+why this is not `str.format`. An unknown ``{name}`` is an error, not a silent
+literal, because a typo would otherwise query the wrong series.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+PLACEHOLDERS = ("namespace", "service", "revision", "pod_regex", "window")
+
+# `{name}` where name is an identifier and the braces hold nothing else: a
+# label matcher such as `{job="x"}` never matches this.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class QueryTemplateError(ValueError):
+    """The template names a placeholder that does not exist."""
+
+
+def promql_string(value: str) -> str:
+    """Escape for the inside of a double-quoted PromQL string literal."""
+    out = value.replace("\\", "\\\\").replace('"', '\\"')
+    return out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def promql_duration(value: timedelta) -> str:
+    ms = round(value.total_seconds() * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def render_query(template: str, values: dict[str, str]) -> str:
+    unknown = sorted({m for m in _PLACEHOLDER.findall(template) if m not in PLACEHOLDERS})
+    if unknown:
+        raise QueryTemplateError(
+            f"unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)} in query; "
+            f"available: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+        )
+
+    def substitute(match: re.Match[str]) -> str:
+        return promql_string(values.get(match.group(1), ""))
+
+    return _PLACEHOLDER.sub(substitute, template)
