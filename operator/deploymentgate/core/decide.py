@@ -1,0 +1,163 @@
+"""`decide`: the gate's every rule, as one pure function.
+
+    decide(spec, status, observations, now) -> Decision(status, actions, ...)
+
+No Kubernetes, no HTTP, no clock, no logging: the thin layer gathers
+`Observations`, calls `decide`, writes `Decision.status` (with a conflict
+check), performs the workload and probe actions in order, and records the
+events once the status write has landed. The status is the only memory, so a
+restarted operator continues from the stored status alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from deploymentgate.core import phases
+from deploymentgate.core.actions import (
+    Action,
+    RecordEvent,
+    RemoveVerification,
+    ScalePrimary,
+    StopProbes,
+)
+from deploymentgate.core.conditions import derive
+from deploymentgate.core.deletion import hand_back
+from deploymentgate.core.inputs import Observations
+from deploymentgate.core.plan import plan
+from deploymentgate.core.run import Run
+from deploymentgate.models import GateSpec, GateStatus, Phase, Router
+
+UNSUPPORTED_ROUTER = (
+    "spec.traffic.router: gatewayAPI is not supported by this operator version; use replicas"
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The next status and what to do about it.
+
+    `actions` holds workload and probe actions in execution order, then the
+    `RecordEvent`s. `requeue_after` is when a time-based rule (step end,
+    deadline, a failure lasting long enough) comes due if nothing else
+    happens. `deletion_complete` (only while deleting) says the finalizer may
+    be removed.
+    """
+
+    status: GateStatus
+    actions: list[Action] = field(default_factory=list)
+    requeue_after: timedelta | None = None
+    deletion_complete: bool = False
+
+    @property
+    def events(self) -> list[RecordEvent]:
+        return [a for a in self.actions if isinstance(a, RecordEvent)]
+
+    @property
+    def operations(self) -> list[Action]:
+        """Everything but the events: what must happen in the cluster."""
+        return [a for a in self.actions if not isinstance(a, RecordEvent)]
+
+
+def decide(spec: GateSpec | None, status: GateStatus, obs: Observations, now: datetime) -> Decision:
+    """The next status and actions for one gate.
+
+    `spec` is None exactly when it failed validation; `obs.spec_error` then
+    names the field (a spec_error with a spec also counts as invalid).
+    """
+    run = Run(spec, status, obs, now)
+    if obs.deleting:
+        actions, complete = hand_back(run)
+        return _finish(run, actions, deletion_complete=complete)
+    if obs.generation is not None:
+        run.set(observed_generation=obs.generation)
+    error = obs.spec_error or _unsupported(spec)
+    if spec is None or error:
+        phases.invalid(run, error or "spec: missing or unreadable")
+        return _finish(run, [StopProbes()] if obs.probing is not None else [])
+    if run.status.phase is Phase.INVALID:
+        phases.resume(run, "SpecValid", "spec is valid again; resuming")
+    run.set(target=spec.target_ref.name)
+    if not obs.target.exists:
+        phases.target_missing(run)
+        return _finish(run, _target_missing_actions(run))
+    if run.status.phase is Phase.BLOCKED and run.status.resume_phase is not None:
+        phases.resume(run, "TargetFound", f"Deployment {spec.target_ref.name} found; resuming")
+    _settle(run)
+    return _finish(run, plan(run))
+
+
+MAX_TRANSITIONS = 4
+
+
+def _settle(run: Run) -> None:
+    """Make every transition the inputs already justify, not just the first.
+
+    E.g. a step entered when its canary pods are already ready is in effect
+    at once. Deciding again on the result then changes nothing.
+    """
+    for _ in range(MAX_TRANSITIONS):
+        before = _position(run.status)
+        _dispatch(run)
+        if _position(run.status) == before:
+            return
+
+
+def _position(status: GateStatus) -> tuple[object, ...]:
+    return (
+        status.phase,
+        status.revision,
+        status.stable_revision,
+        status.step,
+        status.step_ready_since,
+    )
+
+
+def _dispatch(run: Run) -> None:
+    phase = run.status.phase
+    if phase in (None, Phase.INITIALIZING):
+        phases.initializing(run)
+    elif phase in (Phase.IDLE, Phase.PROMOTED):
+        phases.steady(run)
+    elif phase in (Phase.VERIFYING, Phase.AWAITING_APPROVAL):
+        phases.verifying(run)
+    elif phase is Phase.PROGRESSING:
+        phases.progressing(run)
+    elif phase is Phase.PROMOTING:
+        phases.promoting(run)
+    elif phase in (Phase.ROLLED_BACK, Phase.BLOCKED):
+        phases.rejected(run)
+
+
+def _unsupported(spec: GateSpec | None) -> str | None:
+    if spec is not None and spec.traffic.router is Router.GATEWAY_API:
+        return UNSUPPORTED_ROUTER
+    return None
+
+
+def _target_missing_actions(run: Run) -> list[Action]:
+    """No Deployment, so no canary: everything runs on the primary (if any).
+
+    Probes and verification pods stop; the primary is restored to the full
+    replica count so that it carries all traffic at full capacity.
+    """
+    obs, n = run.obs, run.replicas
+    actions: list[Action] = []
+    if obs.primary.exists and obs.primary.replicas < n:
+        actions.append(ScalePrimary(n))
+    if obs.verification.exists:
+        actions.append(RemoveVerification())
+    if obs.probing is not None:
+        actions.append(StopProbes())
+    return actions
+
+
+def _finish(run: Run, actions: list[Action], *, deletion_complete: bool = False) -> Decision:
+    run.set(conditions=derive(run.status, run.now))
+    return Decision(
+        status=run.status,
+        actions=[*actions, *run.events],
+        requeue_after=run.requeue_after(),
+        deletion_complete=deletion_complete,
+    )

@@ -1,0 +1,117 @@
+"""Fold probe results into `status.probes`.
+
+The status is the probes' only memory: `failingSince` survives an operator
+restart, which is what lets "health failing for 5 minutes" mean five minutes of
+the application failing, not five minutes of one operator process watching.
+
+One reconcile may bring several results per probe (several pods, several
+rounds). Per probe, the latest result of each pod counts: any failing pod
+fails the probe, a pass needs at least one passing pod and no failing one, and
+"no data" (ok None) neither passes nor fails: it only updates the message.
+Results no newer than `lastRun` were folded before and are skipped, so folding
+the same batch twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from deploymentgate.models import ProbesStatus, ProbeStatus
+from deploymentgate.observations import ProbeKind, ProbeObservation
+
+FIELD = {
+    ProbeKind.STARTUP: "startup",
+    ProbeKind.HEALTH: "health",
+    ProbeKind.WEBSOCKET: "websocket",
+    ProbeKind.ERROR_RATE: "error_rate",
+}
+
+
+@dataclass(frozen=True)
+class FinalFailure:
+    """A failure waiting cannot cure (e.g. startup reported failed)."""
+
+    kind: ProbeKind
+    message: str
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A probe's verdict changed: worth an Event."""
+
+    kind: ProbeKind
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Folded:
+    probes: ProbesStatus
+    finals: tuple[FinalFailure, ...]
+    flips: tuple[Flip, ...]
+
+
+def get(probes: ProbesStatus, kind: ProbeKind) -> ProbeStatus | None:
+    value = getattr(probes, FIELD[kind])
+    return value if isinstance(value, ProbeStatus) else None
+
+
+def fold(probes: ProbesStatus, observations: Iterable[ProbeObservation], revision: str) -> Folded:
+    """Apply the results for `revision` (or without a revision) to `probes`."""
+    relevant = [o for o in observations if o.revision in (None, revision)]
+    updates: dict[str, ProbeStatus] = {}
+    finals: list[FinalFailure] = []
+    flips: list[Flip] = []
+    for kind in ProbeKind:
+        previous = get(probes, kind)
+        seen = previous.last_run if previous else None
+        fresh = [o for o in relevant if o.kind is kind and (seen is None or o.at > seen)]
+        if not fresh:
+            continue
+        updated = _fold_kind(previous or ProbeStatus(), fresh)
+        updates[FIELD[kind]] = updated
+        finals.extend(FinalFailure(kind, o.message) for o in fresh if o.final and o.ok is False)
+        if updated.ok is not None and updated.ok != (previous.ok if previous else None):
+            flips.append(Flip(kind, updated.ok, updated.message))
+    return Folded(probes.model_copy(update=updates), tuple(finals), tuple(flips))
+
+
+def _fold_kind(previous: ProbeStatus, fresh: list[ProbeObservation]) -> ProbeStatus:
+    latest: dict[str, ProbeObservation] = {}
+    for o in sorted(fresh, key=lambda o: o.at):
+        latest[o.target] = o
+    failing = [o for o in latest.values() if o.ok is False]
+    passing = [o for o in latest.values() if o.ok is True]
+    last_run = max(o.at for o in fresh)
+    if failing:
+        shown = max(failing, key=lambda o: o.at)
+        return previous.model_copy(
+            update={
+                "ok": False,
+                "message": _with_count(shown.message, len(failing), len(latest), "failing"),
+                "last_run": last_run,
+                "failing_since": previous.failing_since or min(o.at for o in failing),
+                "values": dict(shown.values),
+            }
+        )
+    shown = max(latest.values(), key=lambda o: o.at)
+    if passing:
+        return previous.model_copy(
+            update={
+                "ok": True,
+                "message": shown.message,
+                "last_run": last_run,
+                "last_success": max(o.at for o in passing),
+                "failing_since": None,
+                "values": dict(shown.values),
+            }
+        )
+    # Only "no data": the verdict and the failure clock stay as they were.
+    return previous.model_copy(
+        update={"message": shown.message, "last_run": last_run, "values": dict(shown.values)}
+    )
+
+
+def _with_count(message: str, bad: int, total: int, word: str) -> str:
+    return message if total <= 1 else f"{message} ({bad}/{total} pods {word})"

@@ -1,0 +1,280 @@
+"""A tiny in-memory cluster that obeys the core's actions, for scenario tests.
+
+It plays the thin layer's part: builds `Observations`, calls `decide`, keeps
+the returned status (round-tripped through its wire form, as the API server
+would store it) and applies the actions instantly. Pods of a workload become
+ready at once unless the test holds that workload back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from deploymentgate.core import (
+    Decision,
+    EnsurePrimary,
+    EnsureVerification,
+    Observations,
+    ProbeRun,
+    RecordEvent,
+    RemovePrimary,
+    RemoveVerification,
+    RevertTarget,
+    ScaleCanary,
+    ScalePrimary,
+    StartProbes,
+    StopProbes,
+    decide,
+)
+from deploymentgate.core.inputs import ABSENT
+from deploymentgate.k8s.revision import template_revision
+from deploymentgate.models import GateSpec, GateStatus, dump, parse_spec, parse_status
+from deploymentgate.observations import ProbeKind, ProbeObservation, WorkloadState
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ALL_PROBES = (ProbeKind.STARTUP, ProbeKind.HEALTH, ProbeKind.WEBSOCKET, ProbeKind.ERROR_RATE)
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def seconds(n: float) -> timedelta:
+    return timedelta(seconds=n)
+
+
+def template(image: str, *, extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": "chat", **(extra_labels or {})}},
+        "spec": {
+            "containers": [{"name": "chat", "image": image, "ports": [{"containerPort": 8000}]}]
+        },
+    }
+
+
+def rev(image: str) -> str:
+    return template_revision(template(image))
+
+
+def gate_spec(**overrides: Any) -> GateSpec:
+    """The seed's chat gate: all three probes, steps 10/50/100 every 2m."""
+    raw: dict[str, Any] = {
+        "targetRef": {"name": "chat"},
+        "service": "chat",
+        "traffic": {"steps": [10, 50, 100], "stepDuration": "2m", "progressDeadline": "10m"},
+        "probes": {"startup": {}, "health": {}, "websocket": {}},
+        "rollback": {"healthFailingFor": "5m", "websocketSilentFor": "2m"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return parse_spec(raw)
+
+
+def deployment(image: str, replicas: int, *, ready: int | None = None) -> WorkloadState:
+    n = replicas if ready is None else ready
+    return WorkloadState(
+        exists=True,
+        revision=rev(image),
+        replicas=replicas,
+        ready=n,
+        updated=n,
+        template=template(image),
+    )
+
+
+def obs_for(
+    kind: ProbeKind,
+    ok: bool | None,
+    at: datetime,
+    *,
+    revision: str | None,
+    target: str = "pod-a",
+    message: str = "",
+    final: bool = False,
+    values: dict[str, float] | None = None,
+) -> ProbeObservation:
+    return ProbeObservation(
+        kind=kind,
+        ok=ok,
+        message=message
+        or f"{kind.value} {'ok' if ok else 'failing' if ok is False else 'no data'}",
+        at=at,
+        target=target,
+        revision=revision,
+        final=final,
+        values=values or {},
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One recorded `decide` call: its inputs and its answer."""
+
+    spec: GateSpec | None
+    status: GateStatus
+    obs: Observations
+    now: datetime
+    decision: Decision
+
+
+@dataclasses.dataclass
+class Sim:
+    """A gate, its Deployment and the objects the operator owns."""
+
+    spec: GateSpec
+    target: WorkloadState
+    primary: WorkloadState = ABSENT
+    verification: WorkloadState = ABSENT
+    probing: ProbeRun | None = None
+    status: GateStatus = dataclasses.field(default_factory=GateStatus)
+    hold: set[str] = dataclasses.field(default_factory=set)  # workloads whose pods stay unready
+    events: list[RecordEvent] = dataclasses.field(default_factory=list)
+    deleting: bool = False
+    spec_error: str | None = None
+    approved_by: frozenset[str] = frozenset()
+    approved_revision: str | None = None
+    required_gates: dict[str, GateStatus | None] = dataclasses.field(default_factory=dict)
+    statuses: list[GateStatus] = dataclasses.field(default_factory=list)
+    calls: list[Call] = dataclasses.field(default_factory=list)
+
+    def observe(self, probes: Iterable[ProbeObservation] = ()) -> Observations:
+        return Observations(
+            target=self.target,
+            primary=self.primary,
+            verification=self.verification,
+            probes=tuple(probes),
+            probing=self.probing,
+            generation=1,
+            deleting=self.deleting,
+            spec_error=self.spec_error,
+            approved_by=self.approved_by,
+            approved_revision=self.approved_revision,
+            required_gates=self.required_gates,
+        )
+
+    def tick(self, now: datetime, probes: Iterable[ProbeObservation] = ()) -> Decision:
+        """One reconcile: decide, store the status, carry out the actions."""
+        spec = None if self.spec_error else self.spec
+        observations = self.observe(probes)
+        decision = decide(spec, self.status, observations, now)
+        self.calls.append(Call(spec, self.status, observations, now, decision))
+        self.status = parse_status(dump(decision.status))  # what the API server keeps
+        self.statuses.append(self.status)
+        self.apply(decision.operations)
+        self.events.extend(decision.events)
+        return decision
+
+    def settle(self, now: datetime, rounds: int = 8) -> None:
+        """Reconcile until nothing is left to do (bounded)."""
+        for _ in range(rounds):
+            decision = self.tick(now)
+            if not decision.operations and not decision.events:
+                return
+        raise AssertionError(f"gate did not settle: {self.status.phase} {self.status.message}")
+
+    def deploy(self, image: str, replicas: int | None = None) -> str:
+        """The team changes the Deployment's image (kubectl set image)."""
+        tpl = template(image)
+        self.target = dataclasses.replace(
+            self.target,
+            revision=template_revision(tpl),
+            template=tpl,
+            replicas=self.target.replicas if replicas is None else replicas,
+            ready=0,
+            updated=0,
+        )
+        self._ready("target")
+        return template_revision(tpl)
+
+    def release(self, name: str) -> None:
+        """Pods of `name` become ready after being held back."""
+        self.hold.discard(name)
+        self._ready(name)
+
+    def apply(self, actions: Iterable[object]) -> None:
+        for action in actions:
+            if isinstance(action, EnsurePrimary):  # includes PromotePrimary
+                self.primary = WorkloadState(
+                    exists=True,
+                    revision=action.revision,
+                    replicas=action.replicas,
+                    template=template_with_role(dict(action.template)),
+                )
+                self._ready("primary")
+            elif isinstance(action, ScalePrimary):
+                self.primary = dataclasses.replace(self.primary, replicas=action.replicas)
+                self._ready("primary")
+            elif isinstance(action, ScaleCanary):
+                self.target = dataclasses.replace(self.target, replicas=action.replicas)
+                self._ready("target")
+            elif isinstance(action, EnsureVerification):
+                self.verification = WorkloadState(
+                    exists=True,
+                    revision=action.revision,
+                    replicas=action.replicas,
+                    template=dict(action.template),
+                )
+                self._ready("verification")
+            elif isinstance(action, RemoveVerification):
+                self.verification = ABSENT
+            elif isinstance(action, RemovePrimary):
+                self.primary = ABSENT
+            elif isinstance(action, RevertTarget):
+                self.target = dataclasses.replace(
+                    self.target,
+                    revision=template_revision(dict(action.template)),
+                    template=dict(action.template),
+                    ready=0,
+                    updated=0,
+                )
+                self._ready("target")
+            elif isinstance(action, StartProbes):
+                self.probing = action.run
+            elif isinstance(action, StopProbes):
+                self.probing = None
+            else:  # pragma: no cover - a new action type the sim must learn
+                raise AssertionError(f"unknown action {action!r}")
+
+    def _ready(self, name: str) -> None:
+        workload: WorkloadState = getattr(self, name)
+        if not workload.exists:
+            return
+        ready = 0 if name in self.hold else workload.replicas
+        setattr(self, name, dataclasses.replace(workload, ready=ready, updated=ready))
+
+    def reasons(self) -> list[str]:
+        return [e.reason.value for e in self.events]
+
+
+def template_with_role(tpl: dict[str, Any]) -> dict[str, Any]:
+    """What the executor stores in the primary: the operator's labels added."""
+    out = {**tpl, "metadata": {**tpl.get("metadata", {})}}
+    out["metadata"]["labels"] = {
+        **out["metadata"].get("labels", {}),
+        "deploymentgate.dev/role": "primary",
+    }
+    return out
+
+
+def passing(
+    at: datetime,
+    revision: str | None,
+    kinds: Iterable[ProbeKind] = (ProbeKind.STARTUP, ProbeKind.HEALTH, ProbeKind.WEBSOCKET),
+) -> list[ProbeObservation]:
+    """One passing result per kind, startup first, a second apart."""
+    return [obs_for(kind, True, at + seconds(i), revision=revision) for i, kind in enumerate(kinds)]
+
+
+def adopted(spec: GateSpec | None = None, replicas: int = 10, image: str = "chat:1") -> Sim:
+    """A gate that has adopted `chat` and sits Idle."""
+    sim = Sim(spec=spec or gate_spec(), target=deployment(image, replicas))
+    sim.settle(T0)
+    assert sim.status.phase is not None and sim.status.phase.value == "Idle", sim.status.message
+    sim.events.clear()
+    return sim

@@ -1,0 +1,166 @@
+"""Specs the gate cannot act on, and a Deployment that is not there."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gatesim import T0, Sim, adopted, deployment, gate_spec, minutes, passing, seconds
+
+from deploymentgate.core import RemoveVerification, ScalePrimary, StopProbes, decide
+from deploymentgate.core.actions import Reason
+from deploymentgate.core.inputs import ABSENT
+from deploymentgate.models import Phase
+from deploymentgate.observations import ProbeKind
+
+ERROR = "spec.traffic.steps: steps must be strictly ascending, got [50, 10]"
+
+
+def test_invalid_spec_is_marked_with_the_field_and_touches_nothing() -> None:
+    sim = adopted()
+    sim.spec_error = ERROR
+
+    decision = sim.tick(T0 + minutes(1))
+
+    assert decision.status.phase is Phase.INVALID
+    assert decision.status.message == ERROR
+    assert decision.operations == []
+    assert [(e.reason, e.type.value) for e in decision.events] == [(Reason.INVALID_SPEC, "Warning")]
+    conditions = {c.type: c.status for c in decision.status.conditions}
+    assert conditions["Degraded"] == "True" and conditions["Ready"] == "False"
+
+
+def test_invalid_spec_mid_rollout_keeps_traffic_and_only_stops_probes() -> None:
+    sim = adopted()
+    new = sim.deploy("chat:2")
+    t = T0 + minutes(1)
+    sim.tick(t)
+    sim.tick(t, passing(t, new))
+    sim.tick(t + seconds(10))
+    before = (sim.primary.replicas, sim.target.replicas)
+    sim.spec_error = ERROR
+
+    decision = sim.tick(t + minutes(1))
+
+    assert decision.operations == [StopProbes()]
+    assert (sim.primary.replicas, sim.target.replicas) == before
+    assert decision.status.resume_phase is Phase.PROGRESSING
+    assert decision.status.step == 0 and decision.status.canary_weight == 10
+
+
+def test_invalid_is_reported_once_and_again_when_the_error_changes() -> None:
+    sim = adopted()
+    sim.spec_error = ERROR
+    sim.tick(T0)
+
+    assert sim.tick(T0 + minutes(1)).events == []
+    sim.spec_error = "spec.service: field required"
+    decision = sim.tick(T0 + minutes(2))
+    assert [e.message for e in decision.events] == ["spec.service: field required"]
+
+
+def test_fixed_spec_resumes_the_interrupted_step_with_fresh_clocks() -> None:
+    sim = adopted()
+    new = sim.deploy("chat:2")
+    t = T0 + minutes(1)
+    sim.tick(t)
+    sim.tick(t, passing(t, new))
+    sim.tick(t + seconds(10))
+    sim.spec_error = ERROR
+    sim.tick(t + minutes(1))
+    sim.spec_error = None
+
+    fixed_at = t + minutes(30)
+    decision = sim.tick(fixed_at)
+
+    status = decision.status
+    assert status.phase is Phase.PROGRESSING and status.step == 0
+    assert status.resume_phase is None
+    # Thirty minutes Invalid count as neither step time nor deadline: the
+    # step's observation starts again now (its canary pod is still ready).
+    assert status.step_since == fixed_at and status.step_ready_since == fixed_at
+    assert [h.reason for h in status.history[-2:]] == ["SpecValid", "TrafficShifted"]
+
+
+def test_gate_invalid_from_the_start_adopts_once_fixed() -> None:
+    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 3), spec_error=ERROR)
+    assert sim.tick(T0).status.phase is Phase.INVALID
+    assert sim.primary == ABSENT
+
+    sim.spec_error = None
+    decision = sim.tick(T0 + minutes(1))
+
+    assert decision.status.phase is Phase.INITIALIZING
+    assert Reason.ADOPTED in [e.reason for e in decision.events]
+
+
+def test_gateway_api_router_is_refused_with_a_clear_message() -> None:
+    spec = gate_spec(traffic={"router": "gatewayAPI", "httpRoute": "chat"})
+    sim = Sim(spec=spec, target=deployment("chat:1", 3))
+
+    decision = sim.tick(T0)
+
+    assert decision.status.phase is Phase.INVALID
+    assert decision.status.message.startswith("spec.traffic.router: gatewayAPI")
+    assert decision.operations == []
+
+
+def test_spec_none_without_error_text_is_still_invalid() -> None:
+    sim = adopted()
+    decision = decide(None, sim.status, sim.observe(), T0 + minutes(1))
+    assert decision.status.phase is Phase.INVALID
+
+
+def test_missing_deployment_on_first_sight_waits_without_actions() -> None:
+    sim = Sim(spec=gate_spec(), target=ABSENT)
+
+    decision = sim.tick(T0)
+
+    assert decision.status.phase is Phase.BLOCKED
+    assert "Deployment chat not found" in decision.status.message
+    assert decision.operations == []
+    assert [e.reason for e in decision.events] == [Reason.TARGET_MISSING]
+    assert sim.tick(T0 + minutes(1)).events == []
+
+
+def test_deployment_created_later_is_adopted() -> None:
+    sim = Sim(spec=gate_spec(), target=ABSENT)
+    sim.tick(T0)
+    sim.target = deployment("chat:1", 3)
+
+    sim.settle(T0 + minutes(1))
+
+    assert sim.status.phase is Phase.IDLE
+    assert (sim.primary.replicas, sim.target.replicas) == (3, 0)
+
+
+def test_deployment_deleted_mid_rollout_leaves_all_traffic_on_a_full_primary() -> None:
+    sim = adopted()
+    new = sim.deploy("chat:2")
+    t = T0 + minutes(1)
+    sim.tick(t)
+    sim.tick(t, passing(t, new))
+    for _ in range(6):
+        t += seconds(30)
+        sim.tick(t, passing(t, new, (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)))
+    assert sim.primary.replicas == 5
+    sim.verification = dataclasses.replace(deployment("chat:2", 1), exists=True)
+    sim.target = ABSENT
+
+    decision = sim.tick(t + seconds(30))
+
+    assert decision.status.phase is Phase.BLOCKED
+    assert decision.status.resume_phase is Phase.PROGRESSING
+    assert decision.operations == [ScalePrimary(10), RemoveVerification(), StopProbes()]
+
+
+def test_deployment_back_after_missing_resumes_and_spots_a_new_revision() -> None:
+    sim = adopted()
+    sim.target = ABSENT
+    sim.tick(T0 + minutes(1))
+    sim.target = deployment("chat:2", 10)
+
+    decision = sim.tick(T0 + minutes(2))
+
+    assert decision.status.phase is Phase.VERIFYING
+    assert decision.status.replicas == 10
+    assert [h.reason for h in decision.status.history[-2:]] == ["TargetFound", "RevisionDetected"]
