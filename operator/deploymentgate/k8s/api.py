@@ -3,7 +3,7 @@
 Everything goes through the generic object API of `kubernetes.aio`, so the
 operator needs no typed models and the RBAC it uses is easy to read off here:
 deployments get/create/patch/delete and deployments/scale patch in the gate's
-namespace, deploymentgates get, deploymentgates/status update.
+namespace, deploymentgates get, deploymentgates/status patch.
 """
 
 from __future__ import annotations
@@ -76,26 +76,19 @@ class KubeApi:
         except ApiException as exc:
             raise _translate(exc) from exc
 
-    async def replace_gate_status(
-        self, gate: dict[str, Any], status: dict[str, Any]
+    async def patch_gate_status(
+        self, namespace: str, name: str, resource_version: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
-        """Write status only if nobody wrote the gate since `gate` was read."""
-        meta = gate["metadata"]
-        body = {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": gate.get("kind", "DeploymentGate"),
-            "metadata": {
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "resourceVersion": meta["resourceVersion"],
-            },
-            "spec": gate.get("spec", {}),
-            "status": status,
-        }
+        """Merge-patch status, only if nobody wrote the gate since `resource_version`.
+
+        A resourceVersion in a patch is a precondition: the API server answers
+        409 Conflict when the object has moved on, and the caller re-reads.
+        """
+        body = {"metadata": {"resourceVersion": resource_version}, "status": patch}
         try:
             return _as_dict(
-                await self.objects.replace_namespaced_custom_object_status(
-                    API_GROUP, API_VERSION, meta["namespace"], PLURAL, meta["name"], body
+                await self.objects.patch_namespaced_custom_object_status(
+                    API_GROUP, API_VERSION, namespace, PLURAL, name, body, _content_type=_MERGE
                 )
             )
         except ApiException as exc:
@@ -115,22 +108,20 @@ class KubeApi:
                 return None
             raise
 
-    async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def apply_deployment(self, body: dict[str, Any]) -> None:
         """Server-side apply: create or converge the operator-owned fields."""
         meta = body["metadata"]
         try:
-            return _as_dict(
-                await self.objects.patch_namespaced_custom_object(
-                    "apps",
-                    "v1",
-                    meta["namespace"],
-                    "deployments",
-                    meta["name"],
-                    body,
-                    field_manager=FIELD_MANAGER,
-                    force=True,
-                    _content_type=_APPLY,
-                )
+            await self.objects.patch_namespaced_custom_object(
+                "apps",
+                "v1",
+                meta["namespace"],
+                "deployments",
+                meta["name"],
+                body,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=_APPLY,
             )
         except ApiException as exc:
             raise _translate(exc) from exc

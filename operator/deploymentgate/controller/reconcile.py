@@ -1,0 +1,238 @@
+"""One reconcile pass of one gate: observe, decide, write status, act, tell.
+
+Order matters and follows Argo Rollouts: the status is written once, with a
+conflict check; only after it lands are workloads changed and Events
+recorded, so a lost race (409) repeats nothing and emits nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+from pydantic import ValidationError
+
+from deploymentgate.controller.executor import Executor
+from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
+from deploymentgate.controller.probing import GateProber
+from deploymentgate.controller.triggers import trigger_label
+from deploymentgate.controller.workloads import DeploymentInfo
+from deploymentgate.core import (
+    APPROVED_BY_ANNOTATION,
+    APPROVED_REVISION_ANNOTATION,
+    Decision,
+    Observations,
+    ProbeWorkload,
+    Reason,
+    RecordEvent,
+    StartProbes,
+    StopProbes,
+    decide,
+    parse_approvers,
+    status_patch,
+)
+from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
+from deploymentgate.k8s.builders import primary_name, verify_name
+from deploymentgate.metrics import GateMetrics
+from deploymentgate.models import GateSpec, GateStatus, Phase, parse_spec, parse_status
+from deploymentgate.observations import WorkloadState
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+ABSENT = WorkloadState(exists=False)
+
+
+def spec_error(raw: Any) -> tuple[GateSpec | None, str | None]:
+    """Validate the spec; on failure, a message naming the first bad field."""
+    if not isinstance(raw, dict):
+        return None, "spec: missing"
+    try:
+        return parse_spec(raw), None
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors()[:3]:
+            where = ".".join(str(p) for p in ("spec", *err["loc"]))
+            problems.append(f"{where}: {err['msg']}")
+        return None, "; ".join(problems)
+
+
+class GateReconciler:
+    """Everything one gate needs between passes: its prober and nothing else."""
+
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        api: KubeApi,
+        metrics: GateMetrics,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self.namespace, self.name = namespace, name
+        self.api = api
+        self.metrics = metrics
+        self.clock = clock
+        self.prober = GateProber(namespace, name, metrics)
+        self.executor = Executor(api)
+
+    async def reconcile(
+        self,
+        body: Mapping[str, Any],
+        deployments: Mapping[tuple[str, str], DeploymentInfo],
+        pods: list[PodInfo],
+        gates: Mapping[tuple[str, str], dict[str, Any]],
+        *,
+        deleting: bool = False,
+    ) -> Decision:
+        gate = _plain(body)
+        for attempt in range(3):
+            decision, probes = self._decide(gate, deployments, gates, deleting)
+            patch = status_patch(parse_status_safe(gate.get("status")), decision.status)
+            if patch is None:
+                break
+            try:
+                await self.api.patch_gate_status(
+                    self.namespace, self.name, gate["metadata"]["resourceVersion"], patch
+                )
+                break
+            except Conflict:
+                # Someone wrote the gate since we read it: read again, decide again,
+                # and keep the probe results for that second decision.
+                self.prober.requeue(probes)
+                if attempt == 2:
+                    raise
+                gate = await self.api.get_gate(self.namespace, self.name)
+            except NotFound:
+                return decision
+        await self._act(gate, decision, deployments, pods)
+        return decision
+
+    def _decide(
+        self,
+        gate: dict[str, Any],
+        deployments: Mapping[tuple[str, str], DeploymentInfo],
+        gates: Mapping[tuple[str, str], dict[str, Any]],
+        deleting: bool,
+    ) -> tuple[Decision, tuple[Any, ...]]:
+        spec, error = spec_error(gate.get("spec"))
+        status = parse_status_safe(gate.get("status"))
+        meta = gate["metadata"]
+        annotations = meta.get("annotations") or {}
+        target = _target_name(gate)
+        probes = tuple(self.prober.drain())
+        obs = Observations(
+            target=_state(deployments, self.namespace, target),
+            primary=_state(deployments, self.namespace, primary_name(target)) if target else ABSENT,
+            verification=(
+                _state(deployments, self.namespace, verify_name(target)) if target else ABSENT
+            ),
+            probes=probes,
+            probing=self.prober.plan,
+            generation=meta.get("generation"),
+            deleting=deleting,
+            spec_error=error,
+            approved_by=parse_approvers(annotations.get(APPROVED_BY_ANNOTATION)),
+            approved_revision=annotations.get(APPROVED_REVISION_ANNOTATION),
+            required_gates=_required(spec, gates, self.namespace),
+        )
+        return decide(spec, status, obs, self.clock()), probes
+
+    async def _act(
+        self,
+        gate: dict[str, Any],
+        decision: Decision,
+        deployments: Mapping[tuple[str, str], DeploymentInfo],
+        pods: list[PodInfo],
+    ) -> None:
+        spec, _ = spec_error(gate.get("spec"))
+        target_name = _target_name(gate)
+        target = deployments.get((self.namespace, target_name or ""))
+        for action in decision.operations:
+            if isinstance(action, StartProbes):
+                if spec is not None:
+                    self.prober.start(spec, action.run)
+            elif isinstance(action, StopProbes):
+                self.prober.stop()
+            else:
+                await self.executor.apply(action, gate=gate, target=target.body if target else None)
+        self._point_prober(target_name or "", pods)
+        before = parse_status_safe(gate.get("status"))
+        self._observe(before, decision)
+        for event in decision.events:
+            _post_event(gate, event)
+
+    def _point_prober(self, target: str, pods: list[PodInfo]) -> None:
+        plan = self.prober.plan
+        if plan is None:
+            return
+        if plan.workload is ProbeWorkload.VERIFICATION:
+            chosen = verification_pods(pods, self.name, plan.revision)
+        else:
+            chosen = canary_pods(pods, target)
+        self.prober.sync_targets(lambda: chosen)
+
+    def _observe(self, before: GateStatus, decision: Decision) -> None:
+        after = decision.status
+        self.metrics.observe_status(self.namespace, self.name, after)
+        if after.phase is not None and after.phase != before.phase:
+            self.metrics.transition(self.namespace, self.name, after.phase)
+        if any(e.reason is Reason.ROLLED_BACK for e in decision.events):
+            self.metrics.rollback(self.namespace, self.name, trigger_label(after.rollback_reason))
+
+    async def aclose(self) -> None:
+        await self.prober.aclose()
+
+
+def parse_status_safe(raw: Any) -> GateStatus:
+    """A status we cannot read is treated as empty rather than crashing the loop."""
+    try:
+        return parse_status(raw if isinstance(raw, dict) else None)
+    except ValidationError as exc:
+        log.warning("ignoring unreadable status: %s", exc.errors()[:1])
+        return GateStatus()
+
+
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": dict(body.get("metadata") or {}),
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+def _target_name(gate: Mapping[str, Any]) -> str | None:
+    spec = gate.get("spec") or {}
+    ref = spec.get("targetRef") if isinstance(spec, dict) else None
+    name = ref.get("name") if isinstance(ref, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _state(
+    deployments: Mapping[tuple[str, str], DeploymentInfo], namespace: str, name: str | None
+) -> WorkloadState:
+    info = deployments.get((namespace, name or ""))
+    return info.state if info else ABSENT
+
+
+def _required(
+    spec: GateSpec | None, gates: Mapping[tuple[str, str], dict[str, Any]], namespace: str
+) -> dict[str, GateStatus | None]:
+    out: dict[str, GateStatus | None] = {}
+    for req in spec.requires if spec else []:
+        ns, _, name = req.gate.rpartition("/")
+        raw = gates.get((ns or namespace, name))
+        out[req.gate] = parse_status_safe(raw) if raw is not None else None
+    return out
+
+
+def _post_event(gate: dict[str, Any], event: RecordEvent) -> None:
+    body = kopf.Body(cast(kopf.RawBody, gate))
+    kopf.event(body, type=event.type.value, reason=event.reason.value, message=event.message)
+
+
+__all__ = ["GateReconciler", "Phase", "spec_error"]

@@ -1,0 +1,63 @@
+"""Process setup: logging, the metrics server, then kopf's operator loop (which
+also handles SIGTERM/SIGINT)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import kopf
+from prometheus_client import start_http_server
+
+from deploymentgate.metrics import GateMetrics
+
+log = logging.getLogger("deploymentgate")
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    namespaces: tuple[str, ...] = ()
+    kubeconfig: str | None = None
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9090
+    liveness: str | None = "http://0.0.0.0:8080/healthz"
+    peering: str | None = None
+    priority: int = 0
+    tick: float = 1.0
+    log_level: str = "INFO"
+
+
+def run_operator(options: OperatorOptions) -> int:
+    logging.basicConfig(
+        level=options.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aiohttp.access", "httpx", "httpcore", "websockets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    metrics = GateMetrics()
+    if options.metrics_port:
+        start_http_server(options.metrics_port, options.metrics_host, registry=metrics.registry)
+        log.info("metrics on %s:%d", options.metrics_host, options.metrics_port)
+    return asyncio.run(_serve(options, metrics))
+
+
+async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
+    from deploymentgate.controller import handlers
+    from deploymentgate.controller.context import OperatorContext
+
+    context = await OperatorContext.create(options, metrics)
+    try:
+        await kopf.operator(
+            registry=handlers.registry,
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            standalone=options.peering is None,
+            peering_name=options.peering,
+            priority=options.priority,
+            liveness_endpoint=options.liveness,
+            memo=context,
+        )
+    finally:
+        await context.close()
+    return 0
