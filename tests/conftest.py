@@ -1,0 +1,92 @@
+"""Project-wide fixtures: the local Kubernetes sandbox, started once per test session.
+
+``cluster`` (session) is a started ``deploymentgate.sandbox.Sandbox``; it starts
+only if some selected test asks for it, and every such test is marked
+``cluster`` automatically (``-m "not cluster"`` skips them). ``namespace``
+gives each test a fresh ``t-<random>`` namespace.
+
+Leaks fail the run: when the cluster stops, none of its processes may survive
+and none of its ports may stay bound; and at session end no process started
+by any test (found by an environment marker every child inherits) may survive.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from deploymentgate.sandbox import Sandbox
+from deploymentgate.sandbox.processes import kill_processes, wait_processes_gone
+
+SESSION_ENV = "DEPLOYMENTGATE_TEST_SESSION"
+CLUSTER_FIXTURES = frozenset({"cluster", "namespace"})
+
+
+_previous_marker = pytest.StashKey[str | None]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A session of its own even when nested in another (pytester), restored afterwards.
+    config.stash[_previous_marker] = os.environ.get(SESSION_ENV)
+    os.environ[SESSION_ENV] = uuid.uuid4().hex
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_previous_marker, None)
+    if previous is None:
+        os.environ.pop(SESSION_ENV, None)
+    else:
+        os.environ[SESSION_ENV] = previous
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A real control plane with two simulated nodes, shared by the whole session."""
+    sandbox = Sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        report = sandbox.stop(failed=request.session.testsfailed > 0)
+        assert report.clean, f"the sandbox left things behind:\n{report.describe()}"
+
+
+@pytest.fixture
+def namespace(cluster: Sandbox) -> Iterator[str]:
+    """A fresh namespace whose default ServiceAccount exists; deleted (not awaited) after."""
+    name = cluster.create_namespace()
+    try:
+        yield name
+    finally:
+        cluster.delete_namespace(name)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    marker = os.environ.get(SESSION_ENV)
+    if not marker:
+        return
+    survivors = wait_processes_gone(SESSION_ENV, marker, timeout=5.0)
+    if not survivors:
+        return
+    kill_processes(survivors)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"  pid {p.pid}: {p.cmdline}" for p in survivors]
+    message = "processes started by the test session were still running (now killed):"
+    if reporter is not None:
+        reporter.write("\n")
+        reporter.write_sep("=", "LEAKED PROCESSES", red=True, bold=True)
+        reporter.write_line(message)
+        for line in lines:
+            reporter.write_line(line)
+    else:
+        print(message, *lines, sep="\n")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
