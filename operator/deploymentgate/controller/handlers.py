@@ -40,6 +40,8 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     settings.peering.priority = memo.options.priority or _default_priority()
+    # A standby takes over within ~15 s of a leader's crash (kopf's default: 60 s).
+    settings.peering.lifetime = 15
 
 
 def _default_priority() -> int:
@@ -58,8 +60,10 @@ def login(memo: Any, **kwargs: Any) -> kopf.ConnectionInfo | None:
 # -- indexes: the world as the gates need it, kept by kopf's watches ----------
 
 
+# async: kopf runs sync handlers in worker threads, and the wakeup below is an
+# asyncio.Event, which only the event loop's thread may set.
 @kopf.index("apps", "v1", "deployments", registry=registry)
-def deployments_idx(
+async def deployments_idx(
     namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
 ) -> dict[tuple[str, str], DeploymentInfo]:
     memo.wake_namespace(namespace or "")

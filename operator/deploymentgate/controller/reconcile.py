@@ -19,7 +19,7 @@ from deploymentgate.controller.executor import Executor
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.probing import GateProber
 from deploymentgate.controller.triggers import trigger_label
-from deploymentgate.controller.workloads import DeploymentInfo
+from deploymentgate.controller.workloads import DeploymentInfo, summarize_deployment
 from deploymentgate.core import (
     APPROVED_BY_ANNOTATION,
     APPROVED_REVISION_ANNOTATION,
@@ -28,6 +28,7 @@ from deploymentgate.core import (
     ProbeWorkload,
     Reason,
     RecordEvent,
+    RemoveVerification,
     StartProbes,
     StopProbes,
     decide,
@@ -37,7 +38,7 @@ from deploymentgate.core import (
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
 from deploymentgate.k8s.builders import primary_name, verify_name
 from deploymentgate.metrics import GateMetrics
-from deploymentgate.models import GateSpec, GateStatus, Phase, parse_spec, parse_status
+from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_spec, parse_status
 from deploymentgate.observations import WorkloadState
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,13 @@ class GateReconciler:
         deleting: bool = False,
     ) -> Decision:
         gate = _plain(body)
+        deployments = await self._confirm_target(gate, deployments)
         for attempt in range(3):
             decision, probes = self._decide(gate, deployments, gates, deleting)
-            patch = status_patch(parse_status_safe(gate.get("status")), decision.status)
+            stored = gate.get("status") or {}
+            patch = _with_unstored(
+                status_patch(parse_status_safe(stored), decision.status), stored, decision
+            )
             if patch is None:
                 break
             try:
@@ -109,6 +114,23 @@ class GateReconciler:
                 return decision
         await self._act(gate, decision, deployments, pods)
         return decision
+
+    async def _confirm_target(
+        self, gate: dict[str, Any], deployments: Mapping[tuple[str, str], DeploymentInfo]
+    ) -> Mapping[tuple[str, str], DeploymentInfo]:
+        """Never call a Deployment missing on the index's word alone.
+
+        kopf's indexes can lag (a standby that just took over, a slow list), and
+        "target missing" blocks the rollout; one live read settles it.
+        """
+        target = _target_name(gate)
+        key = (self.namespace, target or "")
+        if target is None or key in deployments:
+            return deployments
+        live = await self.api.find_deployment(self.namespace, target)
+        if live is None:
+            return deployments
+        return {**deployments, key: summarize_deployment(live)}
 
     def _decide(
         self,
@@ -159,10 +181,35 @@ class GateReconciler:
             else:
                 await self.executor.apply(action, gate=gate, target=target.body if target else None)
         self._point_prober(target_name or "", pods)
+        await self._replace_unobserved_verification(gate, decision, target)
         before = parse_status_safe(gate.get("status"))
         self._observe(before, decision)
         for event in decision.events:
             _post_event(gate, event)
+
+    async def _replace_unobserved_verification(
+        self, gate: dict[str, Any], decision: Decision, target: DeploymentInfo | None
+    ) -> None:
+        """A verification pod whose startup nobody watched (it finished while the
+        operator was down) can never pass the startup probe: start it afresh.
+        Removing `<target>-verify` lets the core recreate it on the next pass."""
+        unobserved = self.prober.take_unobserved()
+        startup = decision.status.probes.startup
+        if not unobserved or decision.status.phase is not Phase.VERIFYING:
+            return
+        if startup is not None and startup.ok is True:
+            return
+        log.info(
+            "%s/%s: startup of %s finished before it was watched; replacing the verification pods",
+            self.namespace,
+            self.name,
+            ", ".join(sorted(unobserved)),
+        )
+        # Probing starts over with the new pod: the old one's requests would
+        # count against it once it is gone.
+        self.prober.stop()
+        body = target.body if target else None
+        await self.executor.apply(RemoveVerification(), gate=gate, target=body)
 
     def _point_prober(self, target: str, pods: list[PodInfo]) -> None:
         plan = self.prober.plan
@@ -193,6 +240,18 @@ def parse_status_safe(raw: Any) -> GateStatus:
     except ValidationError as exc:
         log.warning("ignoring unreadable status: %s", exc.errors()[:1])
         return GateStatus()
+
+
+def _with_unstored(
+    patch: dict[str, Any] | None, stored: Mapping[str, Any], decision: Decision
+) -> dict[str, Any] | None:
+    """`status_patch` compares parsed statuses, where a field never written reads as
+    its default and so is never written (`canaryWeight: 0` would stay absent and
+    the WEIGHT column blank). Write such fields once, as they are."""
+    missing = {k: v for k, v in dump(decision.status).items() if k not in stored}
+    if not missing:
+        return patch
+    return {**missing, **(patch or {})}
 
 
 def _plain(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,153 @@
+"""A good new version, end to end: verified at 0% traffic, stepped 25 -> 50 -> 100
+through the Service, promoted onto the primary. Traffic is measured where users
+meet it: the Service's EndpointSlices and requests through the service proxy."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+from rollout_helpers import (
+    GateWorld,
+    GiveUp,
+    StartOperator,
+    chat_deployment,
+    chat_service,
+    gate,
+    gate_spec,
+    history_reasons,
+    metric_samples,
+    metric_value,
+    wait_until,
+)
+
+from deploymentgate.k8s.builders import ROLE_LABEL, ROLE_VERIFY
+
+REPLICAS = 4
+STEPS = [25, 50, 100]
+SPEC = gate_spec(traffic={"steps": STEPS, "stepDuration": "8s", "progressDeadline": "90s"})
+
+
+def share(counts: Counter[str], version: str) -> float:
+    total = sum(counts.values())
+    return counts[version] / total if total else 0.0
+
+
+def sample_while_verifying(world: GateWorld) -> tuple[Counter[str], set[str]]:
+    """Traffic through the proxy in small batches, each counted only if the gate was
+    Verifying before and after it; and what the verification pod answered when
+    asked directly (by pod IP) meanwhile."""
+    seen: Counter[str] = Counter()
+    direct: set[str] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        before = world.status().get("phase")
+        batch = world.traffic(10)
+        answers = {_ask(p) for p in world.pods() if _is_verification_pod(p) and _ready(p)}
+        after = world.status().get("phase")
+        if before == after == "Verifying":
+            seen += batch
+            direct |= answers
+        elif {before, after} - {None, "Idle", "Verifying"}:
+            break  # verification is over
+    return seen, direct
+
+
+def _is_verification_pod(pod: dict[str, Any]) -> bool:
+    return pod["metadata"]["labels"].get(ROLE_LABEL) == ROLE_VERIFY
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _ask(pod: dict[str, Any]) -> str:
+    url = f"http://{pod['status']['podIP']}:8000/api/chat"
+    try:
+        return str(httpx.get(url, timeout=3.0, trust_env=False).json().get("version"))
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"error:{type(exc).__name__}"
+
+
+def wait_step(world: GateWorld, index: int, weight: int) -> None:
+    """Until step `index` is in effect (its canary pods ready); fail if it went by."""
+
+    def in_effect() -> bool:
+        st = world.status()
+        if st.get("phase") in ("Promoting", "Promoted", "RolledBack", "Blocked"):
+            raise GiveUp(f"gate left step {index + 1} unobserved: {st}")
+        return (
+            st.get("phase") == "Progressing"
+            and st.get("step") == index
+            and bool(st.get("stepReadySince"))
+            and st.get("canaryWeight") == weight
+        )
+
+    wait_until(in_effect, 60, describe=world.diagnostics, what=f"step {index + 1} ({weight}%)")
+
+
+def test_good_version_is_verified_stepped_through_the_service_and_promoted(
+    world: GateWorld, start_operator: StartOperator
+) -> None:
+    world.apply(chat_deployment(version="v1", replicas=REPLICAS), chat_service())
+    operator = start_operator(world.namespace)
+    world.apply(gate(SPEC))
+
+    world.wait_phase("Idle", 60)
+    assert world.replicas("chat") == 0
+    assert world.replicas("chat-primary") == REPLICAS
+    world.wait_endpoints(v1=REPLICAS)
+    assert world.traffic(40) == Counter(v1=40)
+
+    world.set_version("v2")
+    during, verification_answers = sample_while_verifying(world)
+    assert sum(during.values()) >= 20, f"too little traffic sampled while Verifying: {during}"
+    assert set(during) == {"v1"}, f"traffic reached something but v1 while Verifying: {during}"
+    # ... while the new revision was up and answering, just not to users.
+    assert verification_answers == {"v2"}, verification_answers
+
+    for index, weight in enumerate(STEPS):
+        wait_step(world, index, weight)
+        canary = REPLICAS * weight // 100
+        world.wait_endpoints(5, v1=REPLICAS - canary, v2=canary)
+        counts = world.traffic(60)
+        status = world.status()
+        assert status.get("step") == index and status.get("phase") == "Progressing", (
+            "the step ended while its traffic was being measured; lengthen stepDuration"
+        )
+        assert set(counts) <= {"v1", "v2"}, f"failed requests at {weight}%: {counts}"
+        assert abs(share(counts, "v2") - weight / 100) <= 0.12, f"at {weight}%: {counts}"
+        if weight < 100:
+            assert counts["v1"] and counts["v2"], f"both versions should serve at {weight}%"
+
+    status = world.wait_phase("Promoted", 60)
+    primary = world.deployment("chat-primary")
+    assert primary is not None
+    env = primary["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "APP_VERSION", "value": "v2"} in env
+    assert world.replicas("chat") == 0
+    assert status["canaryWeight"] == 100 and status["stableRevision"] == status["revision"]
+    world.wait_endpoints(v2=REPLICAS)
+    assert world.traffic(60) == Counter(v2=60)
+
+    reasons = history_reasons(status)
+    shifted = [h["message"] for h in status["history"] if h["reason"] == "TrafficShifted"]
+    assert [m.split("%")[0] for m in shifted] == [str(w) for w in STEPS], shifted
+    assert reasons[-1] == "Promoted"
+    labels = {"namespace": world.namespace, "gate": "chat"}
+    metrics = operator.metrics()
+    assert metric_value(metrics, "deploymentgate_gate_phase", **labels, phase="Promoted") == 1
+    assert metric_value(metrics, "deploymentgate_canary_weight_percent", **labels) == 100
+    assert metric_samples(metrics, "deploymentgate_rollbacks_total", **labels) == []
+    events = [e["reason"] for e in world.events()]
+    for reason in (
+        "Adopted",
+        "RevisionDetected",
+        "VerificationStarted",
+        "TrafficShifted",
+        "Promoted",
+    ):
+        assert reason in events, events
