@@ -207,21 +207,21 @@ def test_dashboard_configmap_carries_the_dashboard_for_the_grafana_sidecar(
 
 Grants = dict[tuple[str, str, str], set[str]]
 
+# What the operator uses, as recorded by tests/shipping/test_rbac.py.
 NAMESPACED: Grants = {
     ("rollout.deploymentgate.dev", "deploymentgates", ""): {"get", "list", "watch", "patch"},
-    ("rollout.deploymentgate.dev", "deploymentgates/status", ""): {"get", "patch", "update"},
-    ("apps", "deployments", ""): {"get", "list", "watch", "create", "update", "patch", "delete"},
+    ("rollout.deploymentgate.dev", "deploymentgates/status", ""): {"patch"},
+    ("apps", "deployments", ""): {"list", "watch", "create", "patch", "delete"},
     ("apps", "deployments/scale", ""): {"patch"},
-    ("", "pods", ""): {"get", "list", "watch"},
-    ("", "services", ""): {"get", "list", "watch"},
-    ("", "events", ""): {"create", "patch"},
-    ("events.k8s.io", "events", ""): {"create", "patch"},
+    ("", "pods", ""): {"list", "watch"},
+    ("", "events", ""): {"create"},
 }
 CLUSTER: Grants = {
-    ("apiextensions.k8s.io", "customresourcedefinitions", ""): {"get", "list", "watch"},
-    ("", "namespaces", ""): {"get", "list", "watch"},
+    ("apiextensions.k8s.io", "customresourcedefinitions", ""): {"list", "watch"},
 }
-PEERING = {"get", "list", "watch", "patch"}
+# Only with --namespace: kopf follows the namespaces it serves.
+NAMESPACES: Grants = {("", "namespaces", ""): {"list", "watch"}}
+PEERING = {"list", "watch", "patch"}
 
 
 def scoped(grants: Grants, scope: str) -> Grants:
@@ -267,6 +267,7 @@ def operator_grants(rendered: Rendered) -> Grants:
         (
             {"watchNamespaces": ["team-a", "team-b"]},
             scoped(CLUSTER, "*")
+            | scoped(NAMESPACES, "*")
             | scoped(NAMESPACED, "team-a")
             | scoped(NAMESPACED, "team-b")
             | {("team-a", "kopf.dev", "kopfpeerings"): PEERING}

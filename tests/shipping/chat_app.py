@@ -1,0 +1,181 @@
+"""The reference chat backend behind a DeploymentGate, and the waits a user would do.
+
+Numbers are the seed checklist's, shrunk so a whole rollout takes seconds:
+phases of 0.1 s, 2 s per traffic step, a 5% error-rate trigger over 25+
+requests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import yaml
+
+from deploymentgate.sandbox import Sandbox
+
+API = "rollout.deploymentgate.dev/v1alpha1"
+GATES = "deploymentgates.rollout.deploymentgate.dev"
+
+
+def chat_objects(
+    name: str = "chat",
+    *,
+    replicas: int = 2,
+    image: str = "chat-backend:healthy",
+    steps: tuple[int, ...] = (50, 100),
+    step_duration: str = "2s",
+) -> list[dict[str, Any]]:
+    """Deployment, Service and DeploymentGate of one chat backend."""
+    labels = {"app": name}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "chat",
+                            "image": image,
+                            "env": [
+                                {"name": "APP_VERSION", "value": "v1"},
+                                {"name": "CHAT_PHASE_SECONDS", "value": "0.1"},
+                            ],
+                            "ports": [{"containerPort": 8000}],
+                            "readinessProbe": {
+                                "httpGet": {"path": "/health", "port": 8000},
+                                "periodSeconds": 1,
+                            },
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8000}]},
+    }
+    return [deployment, service, gate_object(name, steps=steps, step_duration=step_duration)]
+
+
+def gate_object(
+    name: str,
+    *,
+    target: str | None = None,
+    steps: tuple[int, ...] = (50, 100),
+    step_duration: str = "2s",
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "DeploymentGate",
+        "metadata": {"name": name},
+        "spec": {
+            "targetRef": {"kind": "Deployment", "name": target or name},
+            "service": target or name,
+            "traffic": {"steps": list(steps), "stepDuration": step_duration},
+            "probes": {
+                "startup": {"phaseTimeout": "3s", "timeout": "15s"},
+                "health": {"interval": "1s", "maxLatency": "200ms"},
+                "websocket": {"interval": "2s", "timeout": "5s"},
+            },
+            "rollback": {
+                "errorRate": {
+                    "threshold": "5%",
+                    "window": "20s",
+                    "path": "/api/chat",
+                    "interval": "1s",
+                    "requestsPerInterval": 10,
+                    "minRequests": 25,
+                },
+                "healthFailingFor": "5s",
+                "websocketSilentFor": "5s",
+            },
+        },
+    }
+
+
+def apply(cluster: Sandbox, namespace: str, objects: list[dict[str, Any]]) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects))
+
+
+def gate_status(cluster: Sandbox, namespace: str, name: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", GATES, name, "-n", namespace, "-o", "json").stdout
+    status: dict[str, Any] = json.loads(out).get("status") or {}
+    return status
+
+
+TERMINAL = frozenset({"Promoted", "RolledBack", "Blocked", "Invalid"})
+
+
+def wait_phase(
+    cluster: Sandbox,
+    namespace: str,
+    name: str,
+    phase: str,
+    *,
+    timeout: float,
+    revision_not: str | None = None,
+) -> dict[str, Any]:
+    """Wait for the gate to reach `phase` (for a revision other than `revision_not`).
+
+    Another terminal phase for that revision ends the wait at once. Either way
+    the message carries the gate's last status, for the reader.
+    """
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = gate_status(cluster, namespace, name)
+        fresh = revision_not is None or status.get("revision") not in (None, revision_not)
+        if fresh and status.get("phase") == phase:
+            return status
+        if fresh and status.get("phase") in TERMINAL - {phase}:
+            break
+        time.sleep(0.25)
+    shown = {k: v for k, v in status.items() if k not in ("conditions", "probes")}
+    raise AssertionError(
+        f"gate {namespace}/{name} not {phase} within {timeout:.0f}s; last status:\n"
+        + json.dumps(shown, indent=1)
+        + "\nevents:\n"
+        + "\n".join(
+            f"  {e['reason']}: {e['message']}" for e in gate_events(cluster, namespace, name)
+        )
+    )
+
+
+def set_env(cluster: Sandbox, namespace: str, deployment: str, **env: str) -> None:
+    pairs = [f"{k}={v}" for k, v in env.items()]
+    cluster.kubectl("set", "env", "-n", namespace, f"deploy/{deployment}", *pairs)
+
+
+def set_image(cluster: Sandbox, namespace: str, deployment: str, image: str) -> None:
+    cluster.kubectl("set", "image", "-n", namespace, f"deploy/{deployment}", f"chat={image}")
+
+
+def gate_events(cluster: Sandbox, namespace: str, name: str) -> list[dict[str, Any]]:
+    """core/v1 Events whose involved object is the gate, oldest first."""
+    out = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"involvedObject.kind=DeploymentGate,involvedObject.name={name}",
+        "-o",
+        "json",
+    ).stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return sorted(items, key=lambda e: e.get("eventTime") or e.get("firstTimestamp") or "")
+
+
+def delete_gate(cluster: Sandbox, namespace: str, name: str, timeout: float = 30) -> None:
+    """Delete the gate and wait until the operator has handed traffic back and let it go."""
+    cluster.kubectl("delete", GATES, name, "-n", namespace, f"--timeout={int(timeout)}s")

@@ -1,0 +1,111 @@
+"""A real Prometheus on loopback: scrapes the operator, evaluates the chart's rules."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from deploymentgate.sandbox import processes
+from deploymentgate.sandbox.ports import LOOPBACK, free_port, wait_ports_free
+
+# What the chart's ServiceMonitor produces (serviceMonitor.jobName) and the
+# README tells plain-Prometheus users to use: the alert rules select
+# job=~".*deploymentgate.*", and honor_labels keeps the gate's `namespace`.
+JOB = "deploymentgate"
+
+
+def scrape_config(targets: list[str], rule_file: Path, interval: str = "1s") -> dict[str, Any]:
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(rule_file)],
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "honor_labels": True,
+                "scrape_timeout": interval,
+                "static_configs": [{"targets": targets}],
+            }
+        ],
+    }
+
+
+class Prometheus:
+    """`prometheus` as a child process of the test, in its own scratch directory."""
+
+    def __init__(self, binary: Path, directory: Path) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "prometheus.log"
+
+    def start(self, config: dict[str, Any], timeout: float = 30.0) -> Prometheus:
+        config_file = self.directory / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        argv = [
+            str(self.binary),
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            "--log.level=warn",
+        ]
+        # No proxy settings; only the test session's marker, so a leak is found.
+        env = {k: v for k, v in os.environ.items() if k.startswith("DEPLOYMENTGATE_")}
+        self.proc = processes.spawn(argv, env=env, log_path=self.log_path, cwd=self.directory)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"prometheus not ready within {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after 10 s), then wait until its port is free again."""
+        if self.proc is None:
+            return
+        processes.stop(self.proc, 10.0)
+        self.proc = None
+        busy = wait_ports_free([(LOOPBACK, self.port)], timeout=10.0)
+        assert not busy, f"prometheus left port {self.port} bound"
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except FileNotFoundError:
+            return ""
+
+    def api(self, path: str, **params: str) -> Any:
+        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=5.0)
+        response.raise_for_status()
+        body = response.json()
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Pending and firing alerts, as /api/v1/alerts lists them."""
+        alerts: list[dict[str, Any]] = self.api("alerts")["alerts"]
+        return alerts
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        groups: list[dict[str, Any]] = self.api("rules")["groups"]
+        return groups
