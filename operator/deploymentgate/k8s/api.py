@@ -108,6 +108,24 @@ class KubeApi:
                 return None
             raise
 
+    async def find_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A live read through `list` (the verb the watch already needs)."""
+        try:
+            found = _as_dict(
+                await self.objects.list_namespaced_custom_object(
+                    "apps", "v1", namespace, "deployments", field_selector=f"metadata.name={name}"
+                )
+            )
+        except ApiException as exc:
+            raise _translate(exc) from exc
+        items = found.get("items") or []
+        if not items:
+            return None
+        item = dict(items[0])
+        item.setdefault("apiVersion", "apps/v1")
+        item.setdefault("kind", "Deployment")
+        return item
+
     async def apply_deployment(self, body: dict[str, Any]) -> None:
         """Server-side apply: create or converge the operator-owned fields."""
         meta = body["metadata"]

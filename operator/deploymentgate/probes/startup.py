@@ -90,9 +90,12 @@ class _StartupRun:
     async def _poll(self, client: httpx.AsyncClient, request_timeout: float) -> Verdict | None:
         self.polls += 1
         remaining = self.sequence.timeout - self.elapsed()
+        # A pod that started long before the probe (a new leader, a restart) still
+        # gets a fair request: never less than a second to answer.
+        floor = min(request_timeout, 1.0)
         try:
             answer = await fetch(
-                client, self.url, timeout=max(0.05, min(request_timeout, remaining + 0.05))
+                client, self.url, timeout=max(floor, min(request_timeout, remaining + 0.05))
             )
         except ProbeHTTPError as exc:
             before = "not up yet" if self.answers == 0 else "no answer after startup began"
