@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -23,6 +24,7 @@ registry = kopf.OperatorRegistry()
 GATES = (API_GROUP, API_VERSION, PLURAL)
 ACTIVE = {Phase.VERIFYING, Phase.PROGRESSING, Phase.PROMOTING, Phase.AWAITING_APPROVAL}
 IDLE_TICK = 10.0
+HAND_BACK_WAIT = 60.0  # seconds a deletion waits for the stable pods before retrying
 
 
 @kopf.on.startup(registry=registry)
@@ -167,12 +169,23 @@ async def gate_deleted(
     memo: Any,
     **kwargs: Any,
 ) -> None:
-    """Hand traffic back to the user's Deployment before the gate goes away."""
+    """Hand traffic back to the user's Deployment before the gate goes away.
+
+    Waits here (bounded) rather than failing and retrying, which kopf would log
+    as an error every second for what is a normal, short hand-back.
+    """
     ns = namespace or ""
     reconciler = _reconciler(memo, ns, name)
-    decision = await reconciler.reconcile(body, *_world(kwargs, ns), deleting=True)
-    if not decision.deletion_complete:
-        raise kopf.TemporaryError("handing traffic back to the Deployment", delay=1)
+    deadline = asyncio.get_running_loop().time() + HAND_BACK_WAIT
+    gate: Mapping[str, Any] = body
+    while True:
+        decision = await reconciler.reconcile(gate, *_world(kwargs, ns), deleting=True)
+        if decision.deletion_complete:
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            raise kopf.TemporaryError("still handing traffic back to the Deployment", delay=5)
+        await asyncio.sleep(memo.options.tick)
+        gate = await memo.api.get_gate(ns, name)  # this handler's body is a snapshot
     await reconciler.aclose()
     memo.reconcilers.pop((ns, name), None)
     memo.wakeups.pop((ns, name), None)
