@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -46,6 +47,34 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": 32}),
 ]
+# Floors the CRD's duration pattern cannot state: a zero interval would
+# hammer the pods, a zero timeout would fail every check. The startup poll
+# may be finer than the other probes' (short phases must each be seen); the
+# startup probe never polls faster than this anyway.
+MIN_PROBE_INTERVAL = timedelta(milliseconds=100)
+MIN_POLL_INTERVAL = timedelta(milliseconds=50)
+
+
+def _at_least(minimum: timedelta) -> AfterValidator:
+    def check(value: timedelta) -> timedelta:
+        if value < minimum:
+            raise ValueError(
+                f"must be at least {format_duration(minimum)}, got {format_duration(value)}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"must be longer than 0s, got {format_duration(value)}")
+    return value
+
+
+ProbeInterval = Annotated[Duration, _at_least(MIN_PROBE_INTERVAL)]
+PollInterval = Annotated[Duration, _at_least(MIN_POLL_INTERVAL)]
+Timeout = Annotated[Duration, AfterValidator(_positive)]
 Percent = Annotated[
     float,
     BeforeValidator(parse_percent),
@@ -155,11 +184,11 @@ class StartupProbe(Model):
     """Container port to probe; default: the pod's first container port."""
     phases: list[str] = Field(default_factory=lambda: list(DEFAULT_PHASES), min_length=1)
     """Startup phases that must be reported, in this order."""
-    phase_timeout: Duration = timedelta(seconds=10)
+    phase_timeout: Timeout = timedelta(seconds=10)
     """Longest time one phase may take."""
-    timeout: Duration = timedelta(seconds=30)
+    timeout: Timeout = timedelta(seconds=30)
     """Longest time the whole startup may take."""
-    poll_interval: Duration = timedelta(milliseconds=200)
+    poll_interval: PollInterval = timedelta(milliseconds=200)
     """How often the startup endpoint is polled."""
 
 
@@ -174,9 +203,9 @@ class HealthProbe(Model):
     """JSON fields the body must contain (subset match); default {status: healthy}."""
     max_latency: Duration = timedelta(milliseconds=50)
     """Slowest acceptable answer."""
-    interval: Duration = timedelta(seconds=5)
+    interval: ProbeInterval = timedelta(seconds=5)
     """Time between health checks."""
-    timeout: Duration = timedelta(seconds=2)
+    timeout: Timeout = timedelta(seconds=2)
     """Time after which one check counts as failed."""
 
 
@@ -195,9 +224,9 @@ class WebSocketProbe(Model):
     """Whether expectEvents must arrive in the listed order."""
     max_event_latency: Duration = timedelta(milliseconds=100)
     """Longest acceptable gap before each expected event."""
-    timeout: Duration = timedelta(seconds=30)
+    timeout: Timeout = timedelta(seconds=30)
     """Longest time one probe conversation may take."""
-    interval: Duration = timedelta(seconds=10)
+    interval: ProbeInterval = timedelta(seconds=10)
     """Time between probe conversations."""
 
 
@@ -241,7 +270,7 @@ class ErrorRate(Model):
     """source probe: container port; default: the pod's first container port."""
     requests_per_interval: int = Field(default=10, ge=1, le=1000)
     """source probe: requests sent to each pod per interval."""
-    interval: Duration = timedelta(seconds=5)
+    interval: ProbeInterval = timedelta(seconds=5)
     """Time between error-rate measurements."""
     min_requests: int = Field(default=20, ge=1)
     """Fewest requests in the window for a verdict; fewer is "no data", never a pass."""

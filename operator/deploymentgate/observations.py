@@ -28,6 +28,9 @@ class ProbeObservation:
     Prometheus result or too few requests): no data never counts as a pass.
     `final` marks a failure that cannot recover by waiting (startup reported
     failed, phases out of order), so the core need not wait for a duration.
+    `not_observed` (startup only, with ok None) says the pod had finished
+    starting before the probe first reached it: its phases can never be seen,
+    so only a fresh pod can pass the startup probe.
     """
 
     kind: ProbeKind
@@ -37,6 +40,7 @@ class ProbeObservation:
     target: str = ""
     revision: str | None = None
     final: bool = False
+    not_observed: bool = False
     values: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
 

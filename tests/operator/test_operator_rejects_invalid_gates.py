@@ -164,6 +164,11 @@ MARKED_INVALID: dict[str, tuple[Edit, str, str]] = {
         "spec.rollback.errorRate.threshold",
         "out of range",
     ),
+    "zero-health-interval": (
+        setting("probes.health.interval", "0s"),
+        "spec.probes.health.interval",
+        "must be at least 100ms",
+    ),
 }
 
 

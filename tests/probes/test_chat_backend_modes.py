@@ -248,4 +248,5 @@ async def test_startup_probe_on_a_service_already_up_has_no_verdict() -> None:
             url, STARTUP, started_at=datetime.now(UTC) - timedelta(minutes=5)
         )
     assert obs.ok is None and not obs.final
+    assert obs.not_observed  # the core replaces such a verification pod
     assert obs.message.startswith("already started when first polled: phase order not observed")

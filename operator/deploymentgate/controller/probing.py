@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from deploymentgate.controller.pods import PodInfo
-from deploymentgate.core import ProbeRun, ProbeWorkload
+from deploymentgate.core import ProbeRun
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import ErrorRateSource, GateSpec
 from deploymentgate.observations import ProbeKind, ProbeObservation
@@ -29,7 +29,6 @@ from deploymentgate.probes import (
     run_websocket_probe,
     send_probe_traffic,
 )
-from deploymentgate.probes.startup import NOT_OBSERVED
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,6 @@ class GateProber:
         self._startup_tasks: dict[str, asyncio.Task[None]] = {}
         self._loops: dict[ProbeKind, asyncio.Task[None]] = {}
         self._window: ErrorRateWindow | None = None
-        self._unobserved: set[str] = set()
 
     # -- control, called from the reconcile loop -----------------------------
 
@@ -85,11 +83,6 @@ class GateProber:
         out, self._inbox = self._inbox, []
         return out
 
-    def take_unobserved(self) -> set[str]:
-        """Verification pods whose startup finished before it could be watched."""
-        out, self._unobserved = self._unobserved, set()
-        return out
-
     def requeue(self, observations: tuple[ProbeObservation, ...]) -> None:
         """Give back results a lost status write could not record."""
         self._inbox[:0] = observations
@@ -107,14 +100,6 @@ class GateProber:
             target=pod.name,
             revision=self.plan.revision,
         )
-        if (
-            obs.ok is None
-            and NOT_OBSERVED in obs.message
-            and self.plan.workload is ProbeWorkload.VERIFICATION
-        ):
-            # E.g. the operator restarted mid-verification: only a fresh pod can
-            # show its phases, and the reconciler replaces this one.
-            self._unobserved.add(pod.name)
         self._record(obs, time.monotonic() - began)
 
     async def _loop(self, kind: ProbeKind) -> None:
@@ -216,7 +201,6 @@ class GateProber:
         self._loops.clear()
         self._window = None
         self._inbox.clear()
-        self._unobserved.clear()
 
     async def aclose(self) -> None:
         tasks = [*self._startup_tasks.values(), *self._loops.values()]

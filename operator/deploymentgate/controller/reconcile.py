@@ -28,17 +28,17 @@ from deploymentgate.core import (
     ProbeWorkload,
     Reason,
     RecordEvent,
-    RemoveVerification,
     StartProbes,
     StopProbes,
     decide,
     parse_approvers,
+    read_spec,
     status_patch,
 )
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
 from deploymentgate.k8s.builders import primary_name, verify_name
 from deploymentgate.metrics import GateMetrics
-from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_spec, parse_status
+from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_status
 from deploymentgate.observations import WorkloadState
 
 log = logging.getLogger(__name__)
@@ -51,14 +51,7 @@ def spec_error(raw: Any) -> tuple[GateSpec | None, str | None]:
     """Validate the spec; on failure, a message naming the first bad field."""
     if not isinstance(raw, dict):
         return None, "spec: missing"
-    try:
-        return parse_spec(raw), None
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors()[:3]:
-            where = ".".join(str(p) for p in ("spec", *err["loc"]))
-            problems.append(f"{where}: {err['msg']}")
-        return None, "; ".join(problems)
+    return read_spec(raw)
 
 
 class GateReconciler:
@@ -181,35 +174,10 @@ class GateReconciler:
             else:
                 await self.executor.apply(action, gate=gate, target=target.body if target else None)
         self._point_prober(target_name or "", pods)
-        await self._replace_unobserved_verification(gate, decision, target)
         before = parse_status_safe(gate.get("status"))
         self._observe(before, decision)
         for event in decision.events:
             _post_event(gate, event)
-
-    async def _replace_unobserved_verification(
-        self, gate: dict[str, Any], decision: Decision, target: DeploymentInfo | None
-    ) -> None:
-        """A verification pod whose startup nobody watched (it finished while the
-        operator was down) can never pass the startup probe: start it afresh.
-        Removing `<target>-verify` lets the core recreate it on the next pass."""
-        unobserved = self.prober.take_unobserved()
-        startup = decision.status.probes.startup
-        if not unobserved or decision.status.phase is not Phase.VERIFYING:
-            return
-        if startup is not None and startup.ok is True:
-            return
-        log.info(
-            "%s/%s: startup of %s finished before it was watched; replacing the verification pods",
-            self.namespace,
-            self.name,
-            ", ".join(sorted(unobserved)),
-        )
-        # Probing starts over with the new pod: the old one's requests would
-        # count against it once it is gone.
-        self.prober.stop()
-        body = target.body if target else None
-        await self.executor.apply(RemoveVerification(), gate=gate, target=body)
 
     def _point_prober(self, target: str, pods: list[PodInfo]) -> None:
         plan = self.prober.plan

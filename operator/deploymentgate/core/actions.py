@@ -93,6 +93,7 @@ class Reason(StrEnum):
     ADOPTED = "Adopted"
     REVISION_DETECTED = "RevisionDetected"
     VERIFICATION_STARTED = "VerificationStarted"
+    VERIFICATION_RESTARTED = "VerificationRestarted"
     PROBE_PASSED = "ProbePassed"
     PROBE_FAILED = "ProbeFailed"
     AWAITING_APPROVAL = "AwaitingApproval"

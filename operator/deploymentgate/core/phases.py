@@ -12,7 +12,7 @@ from datetime import datetime
 
 from deploymentgate.core.actions import Reason
 from deploymentgate.core.inputs import APPROVED_BY_ANNOTATION, APPROVED_REVISION_ANNOTATION
-from deploymentgate.core.probe_state import fold, get
+from deploymentgate.core.probe_state import fold, get, unwatched_startups
 from deploymentgate.core.replicas import split
 from deploymentgate.core.run import Run, clock, ready_of, rolled_out
 from deploymentgate.core.templates import images
@@ -125,6 +125,7 @@ def steady(run: Run) -> None:
 
 def verifying(run: Run) -> None:
     """Verifying / AwaitingApproval: the new revision at 0% traffic."""
+    unfolded = run.status.probes
     if _revision_changed(run) or _watch_probes(run):
         return
     spec, st = run.gate_spec, run.status
@@ -140,6 +141,8 @@ def verifying(run: Run) -> None:
                 )
                 return
             run.wake_at((st.phase_since or run.now) + deadline)
+            if _restart_unwatched(run, unfolded):
+                return
             run.say(
                 f"verifying revision {st.revision} at 0% traffic; waiting for: {'; '.join(pending)}"
             )
@@ -400,6 +403,33 @@ def _watch_probes(run: Run) -> bool:
             run.wake_at(when)
         return False
     _reject(run, reason)
+    return True
+
+
+def _restart_unwatched(run: Run, unfolded: ProbesStatus) -> bool:
+    """Replace a verification pod that finished starting while nobody watched.
+
+    E.g. the operator restarted mid-verification: that pod's phases can never
+    be seen, so its startup probe reports no data until the deadline. A new
+    pod is watched from its start. The deadline keeps running, so a pod that
+    always starts too fast to be watched ends Blocked rather than in a loop.
+    """
+    st, spec = run.status, run.gate_spec
+    startup = st.probes.startup
+    if st.revision is None or not spec.probes.startup or (startup and startup.ok is True):
+        return False
+    pods = unwatched_startups(unfolded, run.obs.probes, st.revision)
+    if not pods:
+        return False
+    message = (
+        f"startup of {', '.join(pods)} (revision {st.revision}) finished before it was watched"
+        f" (e.g. the operator restarted); replacing {spec.target_ref.name}-verify so that"
+        " the new pod's phases are observed from its start"
+    )
+    run.replace_verification = True
+    run.say(message)
+    run.remember(Reason.VERIFICATION_RESTARTED, message)
+    run.event(Reason.VERIFICATION_RESTARTED, message)
     return True
 
 

@@ -45,6 +45,10 @@ def plan(run: Run) -> list[Action]:
     phase = st.phase
     if phase is Phase.BLOCKED and st.frozen:
         return _probes(run, None)  # frozen: hands off everything else
+    if run.replace_verification:
+        # Probing stops first, or the error-rate probe counts requests to the
+        # dying pod; later passes recreate the pod and probe it afresh.
+        return [StopProbes(), *_primary(run), *_canary(run), RemoveVerification()]
     actions: list[Action] = []
     actions += _primary(run)
     actions += _canary(run)

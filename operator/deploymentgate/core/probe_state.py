@@ -77,6 +77,29 @@ def fold(probes: ProbesStatus, observations: Iterable[ProbeObservation], revisio
     return Folded(probes.model_copy(update=updates), tuple(finals), tuple(flips))
 
 
+def unwatched_startups(
+    probes: ProbesStatus, observations: Iterable[ProbeObservation], revision: str
+) -> list[str]:
+    """Pods of `revision` whose startup ended before any probe reached them.
+
+    Only results not folded yet count (newer than startup's `lastRun`), so
+    deciding again on the folded status does not report them twice.
+    """
+    previous = probes.startup
+    seen = previous.last_run if previous else None
+    return sorted(
+        {
+            o.target
+            for o in observations
+            if o.kind is ProbeKind.STARTUP
+            and o.not_observed
+            and o.ok is None
+            and o.revision == revision
+            and (seen is None or o.at > seen)
+        }
+    )
+
+
 def _fold_kind(previous: ProbeStatus, fresh: list[ProbeObservation]) -> ProbeStatus:
     latest: dict[str, ProbeObservation] = {}
     for o in sorted(fresh, key=lambda o: o.at):

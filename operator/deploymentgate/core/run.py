@@ -28,6 +28,8 @@ class Run:
         self.status = status
         self.events: list[RecordEvent] = []
         self.wake: list[datetime] = []
+        # The verification pod's startup went unwatched: replace it (see plan).
+        self.replace_verification = False
 
     @property
     def gate_spec(self) -> GateSpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -168,7 +169,7 @@ class _StartupRun:
             details["lastProblem"] = self.last_problem
             if verdict.late:  # why it never got further
                 message = f"{message} (last poll: {self.last_problem})"
-        return observation(
+        result = observation(
             ProbeKind.STARTUP,
             ok,
             message,
@@ -178,3 +179,4 @@ class _StartupRun:
             values=values,
             details=details,
         )
+        return replace(result, not_observed=True) if ok is None else result
