@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := .cache/bin
 export DEPLOYMENTGATE_BIN := $(CURDIR)/$(BIN)
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Go's default install place comes last, for shells that never read a profile.
+export PATH := $(CURDIR)/$(BIN):$(PATH):/usr/local/go/bin
 
 .PHONY: venv tools lint test unit demo clean
 
