@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.sandbox import Sandbox, SandboxApiError
-from deploymentgate.testing import OperatorProcess
+from deploymentgate.testing import OperatorProcess, manifests
 
 T = TypeVar("T")
 StartOperator = Callable[..., OperatorProcess]
@@ -145,71 +145,17 @@ def chat_deployment(
     env: Mapping[str, str] | None = None,
     name: str = APP,
 ) -> dict[str, Any]:
-    variables = {"APP_VERSION": version, "CHAT_PHASE_SECONDS": "0.1", **(env or {})}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "terminationGracePeriodSeconds": 2,
-                    "containers": [container(version=version, mode=mode, env=variables)],
-                },
-            },
-        },
-    }
-
-
-def container(*, version: str, mode: str, env: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "name": "chat",
-        "image": f"chat-backend:{mode}",
-        "env": [{"name": k, "value": v} for k, v in env.items()],
-        "ports": [{"name": "http", "containerPort": 8000}],
-        "readinessProbe": {"httpGet": {"path": "/health", "port": 8000}, "periodSeconds": 1},
-    }
+    return manifests.chat_deployment(name, version=version, replicas=replicas, mode=mode, env=env)
 
 
 def chat_service(name: str = APP) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"app": name},
-            "ports": [{"name": "web", "port": 80, "targetPort": 8000}],
-        },
-    }
+    return manifests.chat_service(name)
 
 
 def gate_spec(**overrides: Any) -> dict[str, Any]:
     """The lead's verified manual-run spec, sections replaced by `overrides`."""
-    spec: dict[str, Any] = {
-        "targetRef": {"kind": "Deployment", "name": APP},
-        "service": APP,
-        "traffic": {"steps": [25, 50, 100], "stepDuration": "5s", "progressDeadline": "90s"},
-        "probes": {
-            "startup": {"phaseTimeout": "3s", "timeout": "15s"},
-            "health": {"interval": "1s", "maxLatency": "1s"},
-            "websocket": {"interval": "2s", "timeout": "5s"},
-        },
-        "rollback": {
-            "errorRate": {
-                "threshold": "5%",
-                "window": "20s",
-                "path": "/api/chat",
-                "interval": "1s",
-                "requestsPerInterval": 10,
-                "minRequests": 25,
-            },
-            "healthFailingFor": "5s",
-            "websocketSilentFor": "5s",
-        },
-    }
+    spec = manifests.fast_gate_spec(APP)
+    spec["traffic"]["progressDeadline"] = "90s"
     spec.update(overrides)
     return spec
 

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from deploymentgate.sandbox import Sandbox
+from deploymentgate.testing import manifests
 
-API = "rollout.deploymentgate.dev/v1alpha1"
 GATES = "deploymentgates.rollout.deploymentgate.dev"
 
 
@@ -23,48 +23,15 @@ def chat_objects(
     name: str = "chat",
     *,
     replicas: int = 2,
-    image: str = "chat-backend:healthy",
     steps: tuple[int, ...] = (50, 100),
     step_duration: str = "2s",
 ) -> list[dict[str, Any]]:
     """Deployment, Service and DeploymentGate of one chat backend."""
-    labels = {"app": name}
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "chat",
-                            "image": image,
-                            "env": [
-                                {"name": "APP_VERSION", "value": "v1"},
-                                {"name": "CHAT_PHASE_SECONDS", "value": "0.1"},
-                            ],
-                            "ports": [{"containerPort": 8000}],
-                            "readinessProbe": {
-                                "httpGet": {"path": "/health", "port": 8000},
-                                "periodSeconds": 1,
-                            },
-                        }
-                    ]
-                },
-            },
-        },
-    }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8000}]},
-    }
-    return [deployment, service, gate_object(name, steps=steps, step_duration=step_duration)]
+    return [
+        manifests.chat_deployment(name, replicas=replicas),
+        manifests.chat_service(name),
+        gate_object(name, steps=steps, step_duration=step_duration),
+    ]
 
 
 def gate_object(
@@ -74,33 +41,10 @@ def gate_object(
     steps: tuple[int, ...] = (50, 100),
     step_duration: str = "2s",
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "DeploymentGate",
-        "metadata": {"name": name},
-        "spec": {
-            "targetRef": {"kind": "Deployment", "name": target or name},
-            "service": target or name,
-            "traffic": {"steps": list(steps), "stepDuration": step_duration},
-            "probes": {
-                "startup": {"phaseTimeout": "3s", "timeout": "15s"},
-                "health": {"interval": "1s", "maxLatency": "200ms"},
-                "websocket": {"interval": "2s", "timeout": "5s"},
-            },
-            "rollback": {
-                "errorRate": {
-                    "threshold": "5%",
-                    "window": "20s",
-                    "path": "/api/chat",
-                    "interval": "1s",
-                    "requestsPerInterval": 10,
-                    "minRequests": 25,
-                },
-                "healthFailingFor": "5s",
-                "websocketSilentFor": "5s",
-            },
-        },
-    }
+    spec = manifests.fast_gate_spec(
+        target or name, steps=steps, step_duration=step_duration, max_latency="200ms"
+    )
+    return manifests.gate(name, spec)
 
 
 def apply(cluster: Sandbox, namespace: str, objects: list[dict[str, Any]]) -> None:
