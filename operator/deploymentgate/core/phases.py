@@ -8,22 +8,22 @@ inputs changes nothing and emits no event twice.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from deploymentgate.core.actions import Reason
-from deploymentgate.core.inputs import APPROVED_BY_ANNOTATION, APPROVED_REVISION_ANNOTATION
-from deploymentgate.core.probe_state import fold, get, unwatched_startups
 from deploymentgate.core.replicas import split
 from deploymentgate.core.run import Run, clock, ready_of, rolled_out
+from deploymentgate.core.signoff import sign_off_pending
 from deploymentgate.core.templates import images
-from deploymentgate.core.triggers import due, fired
+from deploymentgate.core.verification import (
+    block,
+    configured,
+    failing_now,
+    restart_unwatched,
+    unconfirmed_since,
+    verification_pending,
+    watch_probes,
+)
 from deploymentgate.durations import format_duration
-from deploymentgate.models import Phase, ProbesStatus, ProbeStatus, RollbackAction
-from deploymentgate.observations import ProbeKind
-
-VERIFY_REPLICAS = 1
-_GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)  # must keep passing while traffic moves
-
+from deploymentgate.models import Phase, ProbesStatus
 
 # ------------------------------------------------------------------ overlays
 
@@ -126,28 +126,28 @@ def steady(run: Run) -> None:
 def verifying(run: Run) -> None:
     """Verifying / AwaitingApproval: the new revision at 0% traffic."""
     unfolded = run.status.probes
-    if _revision_changed(run) or _watch_probes(run):
+    if _revision_changed(run) or watch_probes(run):
         return
     spec, st = run.gate_spec, run.status
     deadline = spec.traffic.progress_deadline
     if st.phase is Phase.VERIFYING:
-        pending = _verification_pending(run)
+        pending = verification_pending(run)
         if pending:
             if run.now - (st.phase_since or run.now) >= deadline:
-                _block(
+                block(
                     run,
                     f"verification of revision {st.revision} did not finish within"
                     f" {format_duration(deadline)}; still waiting for: {'; '.join(pending)}",
                 )
                 return
             run.wake_at((st.phase_since or run.now) + deadline)
-            if _restart_unwatched(run, unfolded):
+            if restart_unwatched(run, unfolded):
                 return
             run.say(
                 f"verifying revision {st.revision} at 0% traffic; waiting for: {'; '.join(pending)}"
             )
             return
-        waiting = _sign_off_pending(run)
+        waiting = sign_off_pending(run)
         if waiting:
             message = (
                 f"revision {st.revision} verified at 0% traffic; waiting for {'; '.join(waiting)}"
@@ -157,8 +157,8 @@ def verifying(run: Run) -> None:
             return
         _enter_step(run, 0, "Verified")
         return
-    waiting = _sign_off_pending(run)
-    failing = _failing_now(run)
+    waiting = sign_off_pending(run)
+    failing = failing_now(run)
     if waiting or failing:
         run.say(f"revision {st.revision} verified; waiting for {'; '.join(waiting + failing)}")
         return
@@ -172,7 +172,7 @@ def verifying(run: Run) -> None:
 
 def progressing(run: Run) -> None:
     """Stepping traffic; each step is observed for stepDuration."""
-    if _revision_changed(run) or _watch_probes(run):
+    if _revision_changed(run) or watch_probes(run):
         return
     spec, st, t = run.gate_spec, run.status, run.obs.target
     steps = spec.traffic.steps
@@ -196,7 +196,7 @@ def progressing(run: Run) -> None:
             run.say(f"{label}; observing until {clock(until)}")
             return
         if run.now - started >= deadline:
-            _block(
+            block(
                 run,
                 f"canary pods of revision {st.revision} not ready within"
                 f" {format_duration(deadline)} ({ready_of(t, st.revision)}/{share.canary})",
@@ -211,7 +211,7 @@ def progressing(run: Run) -> None:
         run.wake_at(until)
         run.say(f"{label}; observing until {clock(until)}")
         return
-    holding = _failing_now(run) + _unconfirmed_since(run, st.step_ready_since)
+    holding = failing_now(run) + unconfirmed_since(run, st.step_ready_since)
     if not holding:
         if index + 1 < len(steps):
             _enter_step(run, index + 1, "StepPassed")
@@ -219,7 +219,7 @@ def progressing(run: Run) -> None:
             _enter_promoting(run)
         return
     if run.now - until >= deadline:
-        _block(
+        block(
             run,
             f"step {index + 1} held longer than {format_duration(deadline)}: {'; '.join(holding)}",
         )
@@ -330,23 +330,6 @@ def start_rollout(run: Run, revision: str) -> None:
     run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
 
 
-def configured(run: Run, *, verification: bool) -> list[ProbeKind]:
-    """Probes that run against the new pods; at 0% traffic a Prometheus
-    error rate would measure the stable revision, so it waits for traffic."""
-    spec = run.gate_spec
-    kinds = []
-    if spec.probes.startup:
-        kinds.append(ProbeKind.STARTUP)
-    if spec.probes.health:
-        kinds.append(ProbeKind.HEALTH)
-    if spec.probes.websocket:
-        kinds.append(ProbeKind.WEBSOCKET)
-    rate = spec.rollback.error_rate
-    if rate and not (verification and rate.source == "prometheus"):
-        kinds.append(ProbeKind.ERROR_RATE)
-    return kinds
-
-
 def _revision_changed(run: Run) -> bool:
     """The Deployment moved on while a revision was under test."""
     st, t = run.status, run.obs.target
@@ -379,92 +362,6 @@ def _revision_changed(run: Run) -> bool:
     return True
 
 
-def _watch_probes(run: Run) -> bool:
-    """Fold new probe results; roll back (True) if a trigger fired."""
-    st, spec = run.status, run.gate_spec
-    revision = st.revision or ""
-    folded = fold(st.probes, run.obs.probes, revision)
-    run.set(probes=folded.probes)
-    for flip in folded.flips:
-        kind = flip.kind.value
-        if flip.ok:
-            run.event(
-                Reason.PROBE_PASSED, f"{kind} probe passed for revision {revision}: {flip.message}"
-            )
-        else:
-            run.event(
-                Reason.PROBE_FAILED,
-                f"{kind} probe failed for revision {revision}: {flip.message}",
-                warning=True,
-            )
-    reason = fired(spec, folded.probes, folded.finals, run.now)
-    if reason is None:
-        for when in due(spec, folded.probes):
-            run.wake_at(when)
-        return False
-    _reject(run, reason)
-    return True
-
-
-def _restart_unwatched(run: Run, unfolded: ProbesStatus) -> bool:
-    """Replace a verification pod that finished starting while nobody watched.
-
-    E.g. the operator restarted mid-verification: that pod's phases can never
-    be seen, so its startup probe reports no data until the deadline. A new
-    pod is watched from its start. The deadline keeps running, so a pod that
-    always starts too fast to be watched ends Blocked rather than in a loop.
-    """
-    st, spec = run.status, run.gate_spec
-    startup = st.probes.startup
-    if st.revision is None or not spec.probes.startup or (startup and startup.ok is True):
-        return False
-    pods = unwatched_startups(unfolded, run.obs.probes, st.revision)
-    if not pods:
-        return False
-    message = (
-        f"startup of {', '.join(pods)} (revision {st.revision}) finished before it was watched"
-        f" (e.g. the operator restarted); replacing {spec.target_ref.name}-verify so that"
-        " the new pod's phases are observed from its start"
-    )
-    run.replace_verification = True
-    run.say(message)
-    run.remember(Reason.VERIFICATION_RESTARTED, message)
-    run.event(Reason.VERIFICATION_RESTARTED, message)
-    return True
-
-
-def _reject(run: Run, reason: str) -> None:
-    st, spec = run.status, run.gate_spec
-    if spec.rollback.action is RollbackAction.FREEZE:
-        message = (
-            f"revision {st.revision} failed: {reason}; traffic frozen at {st.canary_weight}%"
-            " (rollback.action=freeze)"
-        )
-        run.set(frozen=True, rollback_reason=reason)
-        run.transition(Phase.BLOCKED, Reason.FROZEN, message)
-        run.event(Reason.FROZEN, message, warning=True)
-        return
-    message = (
-        f"revision {st.revision} rolled back: {reason};"
-        f" all traffic back on stable revision {st.stable_revision}"
-    )
-    run.set(
-        rollback_reason=reason, canary_weight=0, step=None, step_since=None, step_ready_since=None
-    )
-    run.transition(Phase.ROLLED_BACK, Reason.ROLLED_BACK, message)
-    run.event(Reason.ROLLED_BACK, message, warning=True)
-
-
-def _block(run: Run, reason: str) -> None:
-    """No progress in time: traffic back on stable, a human must look."""
-    message = f"blocked: {reason}; traffic back on stable revision {run.status.stable_revision}"
-    run.set(
-        rollback_reason=reason, canary_weight=0, step=None, step_since=None, step_ready_since=None
-    )
-    run.transition(Phase.BLOCKED, Reason.BLOCKED, message)
-    run.event(Reason.BLOCKED, message, warning=True)
-
-
 def _enter_step(run: Run, index: int, reason: str) -> None:
     steps = run.gate_spec.traffic.steps
     share = split(run.replicas, steps[index])
@@ -486,81 +383,3 @@ def _enter_promoting(run: Run) -> None:
     message = f"revision {run.status.revision} passed every step; promoting it to {name}-primary"
     run.transition(Phase.PROMOTING, "StepsPassed", message)
     run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
-
-
-def _verification_pending(run: Run) -> list[str]:
-    """What verification still waits for; empty when the revision is verified.
-
-    Startup must pass first; health and WebSocket passes count only from
-    then on (before it, the app answers 503 by design).
-    """
-    st, spec = run.status, run.gate_spec
-    out = []
-    ready = ready_of(run.obs.verification, st.revision)
-    if ready < VERIFY_REPLICAS:
-        out.append(f"verification pod ready ({ready}/{VERIFY_REPLICAS})")
-    started = None
-    if spec.probes.startup:
-        startup = st.probes.startup
-        if startup is None or startup.ok is not True:
-            out.append(f"startup probe ({_last(startup)})")
-        else:
-            started = startup.last_success
-    for kind in _GATED:
-        if kind not in configured(run, verification=True):
-            continue
-        result = get(st.probes, kind)
-        if result is None or result.ok is not True:
-            out.append(f"{kind.value} probe ({_last(result)})")
-        elif started and result.last_success and result.last_success < started:
-            out.append(f"{kind.value} probe (a pass after startup completed)")
-    return out
-
-
-def _sign_off_pending(run: Run) -> list[str]:
-    """Approvals and required gates still missing before traffic may move."""
-    st, spec, obs = run.status, run.gate_spec, run.obs
-    out = []
-    required = spec.approvals.required if spec.approvals else []
-    approved = obs.approved_by if obs.approved_revision == st.revision else frozenset()
-    missing = [name for name in required if name not in approved]
-    if missing:
-        out.append(
-            f"approval by {', '.join(missing)} (annotate the gate"
-            f" {APPROVED_BY_ANNOTATION}=<names> {APPROVED_REVISION_ANNOTATION}={st.revision})"
-        )
-    for req in spec.requires:
-        other = obs.required_gates.get(req.gate)
-        if other is None:
-            out.append(f"gate {req.gate} (not found)")
-        elif other.phase not in (Phase.IDLE, Phase.PROMOTED):
-            out.append(f"gate {req.gate} (is {other.phase.value if other.phase else 'new'})")
-        elif req.same_image and sorted(other.stable_images) != sorted(st.images):
-            out.append(f"gate {req.gate} to promote {', '.join(st.images) or 'the same images'}")
-    return out
-
-
-def _failing_now(run: Run) -> list[str]:
-    out = []
-    for kind in _GATED:
-        result = get(run.status.probes, kind)
-        if kind in configured(run, verification=False) and result and result.ok is False:
-            out.append(f"{kind.value} probe failing ({result.message})")
-    return out
-
-
-def _unconfirmed_since(run: Run, since: datetime) -> list[str]:
-    """Gated probes without a pass during this step: no data is not a pass."""
-    out = []
-    for kind in _GATED:
-        if kind not in configured(run, verification=False):
-            continue
-        result = get(run.status.probes, kind)
-        last = result.last_success if result else None
-        if last is None or last < since:
-            out.append(f"{kind.value} probe (no pass during this step yet)")
-    return out
-
-
-def _last(result: ProbeStatus | None) -> str:
-    return (result.message if result else "") or "no result yet"

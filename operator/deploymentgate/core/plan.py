@@ -29,10 +29,10 @@ from deploymentgate.core.actions import (
     StopProbes,
 )
 from deploymentgate.core.inputs import ProbeRun, ProbeWorkload
-from deploymentgate.core.phases import VERIFY_REPLICAS, configured
 from deploymentgate.core.replicas import drain, split
 from deploymentgate.core.run import Run, ready_of
 from deploymentgate.core.templates import user_template
+from deploymentgate.core.verification import VERIFY_REPLICAS, configured
 from deploymentgate.models import Phase
 
 _STABLE_SERVES = {Phase.INITIALIZING, Phase.IDLE, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.BLOCKED}
