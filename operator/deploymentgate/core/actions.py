@@ -18,8 +18,13 @@ from deploymentgate.core.inputs import ProbeRun
 
 
 @dataclass(frozen=True)
-class EnsurePrimary:
-    """Create or update `<target>-primary` to run `template` (revision `revision`)."""
+class EnsureServing:
+    """Create or converge the gate's own serving Deployment for `revision`.
+
+    Its pods run `template` plus the serving label, the only label the
+    Service's gated selector matches; `template` must be one that passed
+    verification (or the adopted stable one). `replicas` as given.
+    """
 
     revision: str
     template: Mapping[str, Any]
@@ -27,30 +32,42 @@ class EnsurePrimary:
 
 
 @dataclass(frozen=True)
-class PromotePrimary(EnsurePrimary):
-    """EnsurePrimary with the newly verified template (same executor path)."""
+class ScaleServing:
+    """Scale the gate's serving Deployment for `revision` (it must exist)."""
 
-
-@dataclass(frozen=True)
-class ScalePrimary:
+    revision: str
     replicas: int
 
 
 @dataclass(frozen=True)
-class ScaleCanary:
-    """Scale the user's own Deployment, which serves as the canary."""
+class RemoveServing:
+    """Delete the gate's serving Deployment for `revision` (its pods get their grace period)."""
+
+    revision: str
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    """Scale the team's own Deployment: 0 while gated (its pods are never
+    selected anyway), its recorded replica count when handed back."""
 
     replicas: int
 
 
 @dataclass(frozen=True)
-class RemovePrimary:
-    """Delete `<target>-primary` (only once the user's Deployment serves again)."""
+class GateService:
+    """Add (`gated`) or remove the serving key in `spec.service`'s selector.
+
+    Nothing else of the Service changes: removing the key gives the selector
+    back exactly as the team wrote it.
+    """
+
+    gated: bool
 
 
 @dataclass(frozen=True)
 class EnsureVerification:
-    """Run `template` in `<target>-verify`, whose pods no Service selects."""
+    """Run `template` in `<target>-verify`, whose pods the gated Service never selects."""
 
     revision: str
     template: Mapping[str, Any]
@@ -64,7 +81,7 @@ class RemoveVerification:
 
 @dataclass(frozen=True)
 class RevertTarget:
-    """Write `template` (the stable one) back into the user's Deployment."""
+    """Write `template` (the stable one) back into the team's Deployment."""
 
     revision: str
     template: Mapping[str, Any]
@@ -106,6 +123,8 @@ class Reason(StrEnum):
     SUPERSEDED = "Superseded"
     INVALID_SPEC = "InvalidSpec"
     TARGET_MISSING = "TargetMissing"
+    NAME_CONFLICT = "NameConflict"
+    ALREADY_GATED = "AlreadyGated"
 
 
 @dataclass(frozen=True)
@@ -116,10 +135,11 @@ class RecordEvent:
 
 
 WorkloadAction = (
-    EnsurePrimary
-    | ScalePrimary
-    | ScaleCanary
-    | RemovePrimary
+    EnsureServing
+    | ScaleServing
+    | RemoveServing
+    | ScaleTarget
+    | GateService
     | EnsureVerification
     | RemoveVerification
     | RevertTarget

@@ -25,7 +25,7 @@ class ProbeWorkload(StrEnum):
     """Whose pods the probes hit."""
 
     VERIFICATION = "verification"  # <target>-verify: new revision, 0% traffic
-    CANARY = "canary"  # the user's Deployment: new revision, taking traffic
+    CANARY = "canary"  # the gate's serving Deployment of the new revision, taking traffic
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,39 @@ class ProbeRun:
 
 
 @dataclass(frozen=True)
+class ServiceState:
+    """The team's Service (spec.service) as the core needs to see it."""
+
+    exists: bool
+    gated: bool = False  # its selector carries this gate's serving key
+
+
+NO_SERVICE = ServiceState(exists=False)
+
+
+@dataclass(frozen=True)
 class Observations:
     """The world as seen at the start of one reconcile.
 
-    target        the user's Deployment (the canary); `revision` must be the
-                  hash of its pod template (deploymentgate.k8s.revision).
-    primary       `<target>-primary`; `revision` is the revision its template
-                  was built from (the builders' deploymentgate.dev/revision
-                  template label), i.e. the target's hash for that template.
-    verification  `<target>-verify`; `revision` likewise from that label: its
-                  pods drop the Service's labels, so hashing its template would
-                  not give the target's revision.
+    Every `revision` here is computed by the thin layer (a hash of the pod
+    template without the operator's own labels, deploymentgate.k8s.revision),
+    never read from a label or annotation anyone could write.
+
+    target        the team's Deployment: the source of the desired template.
+                  Its pods are never selected by the gated Service.
+    serving       the gate's own serving Deployments (ownerReference to this
+                  gate, controller: true), keyed by the revision their
+                  template runs. Only their pods carry the serving label.
+    verification  `<target>-verify`, owned by the gate: the revision under
+                  test at 0% traffic (ABSENT when missing or not owned).
+    service       the team's Service and whether its selector is gated.
+    conflicts     names the gate would create but that are taken by objects
+                  it does not own, as sentences ("Deployment email-verify
+                  exists and is not owned by gate email"); while any exist
+                  the gate is Blocked and touches nothing.
+    held_by       another gate that already holds this Deployment or Service
+                  ("gate chat-a"), or None; this gate is then Invalid and
+                  touches nothing.
     probes        probe results that arrived since the last reconcile (results
                   already folded into the status are recognised and skipped).
     probing       what the probe runner is running now (None after a restart).
@@ -57,16 +79,18 @@ class Observations:
     spec_error    why the spec failed validation, naming the field; `decide`
                   then touches no traffic.
     approved_by   names from the gate's deploymentgate.dev/approved-by
-                  annotation; they count only for `approved_revision`
-                  (deploymentgate.dev/approved-revision), so an approval never
-                  carries over to a later revision.
+                  annotation; they count only for `approved_revision`.
     required_gates  status of each gate named in spec.requires, keyed by the
-                  string written there; None when that gate does not exist.
+                  string written there; None when that gate does not exist
+                  (or does not consent to be required).
     """
 
     target: WorkloadState
-    primary: WorkloadState = ABSENT
+    serving: Mapping[str, WorkloadState] = field(default_factory=dict)
     verification: WorkloadState = ABSENT
+    service: ServiceState = NO_SERVICE
+    conflicts: tuple[str, ...] = ()
+    held_by: str | None = None
     probes: tuple[ProbeObservation, ...] = ()
     probing: ProbeRun | None = None
     generation: int | None = None
@@ -75,6 +99,10 @@ class Observations:
     approved_by: frozenset[str] = frozenset()
     approved_revision: str | None = None
     required_gates: Mapping[str, GateStatus | None] = field(default_factory=dict)
+
+    def serving_of(self, revision: str | None) -> WorkloadState:
+        """The gate's serving Deployment for `revision`, or ABSENT."""
+        return self.serving.get(revision or "", ABSENT)
 
 
 def parse_approvers(annotation: str | None) -> frozenset[str]:
