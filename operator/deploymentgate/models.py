@@ -413,7 +413,11 @@ class GateStatus(Model):
     revision: str | None = None  # revision under test (pod-template hash)
     """Revision (pod-template hash) under test, or last tested."""
     stable_revision: str | None = None
-    """Last verified revision; the primary Deployment serves it."""
+    """Last verified revision; the gate's serving Deployment `<target>-<revision>` serves it."""
+    verified_revision: str | None = None
+    """Revision whose verification at 0% traffic passed (or that was adopted as it ran at
+    first sight). No other revision is stepped or promoted, and only its template is ever
+    copied into a serving Deployment."""
     step: int | None = None  # index into spec.traffic.steps, 0-based
     """Index into spec.traffic.steps of the current step (0-based)."""
     canary_weight: int = 0

@@ -15,16 +15,18 @@ from typing import Any
 
 from deploymentgate.core import (
     Decision,
-    EnsurePrimary,
+    EnsureServing,
     EnsureVerification,
+    GateService,
     Observations,
     ProbeRun,
     RecordEvent,
-    RemovePrimary,
+    RemoveServing,
     RemoveVerification,
     RevertTarget,
-    ScaleCanary,
-    ScalePrimary,
+    ScaleServing,
+    ScaleTarget,
+    ServiceState,
     StartProbes,
     StopProbes,
     decide,
@@ -123,35 +125,66 @@ class Call:
     decision: Decision
 
 
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """Ready pods behind the team's Service right after one action was carried out."""
+
+    gated: bool
+    serving: dict[str, int]  # revision -> ready pods of the gate's serving Deployments
+    target: int  # ready pods of the team's own Deployment the Service selects
+    verification: int  # ready verification pods the Service selects
+
+    @property
+    def total(self) -> int:
+        return sum(self.serving.values()) + self.target + self.verification
+
+
+GATED_SERVICE = ServiceState(exists=True, gated=True)
+UNGATED_SERVICE = ServiceState(exists=True, gated=False)
+
+
 @dataclasses.dataclass
 class Sim:
-    """A gate, its Deployment and the objects the operator owns."""
+    """A gate, the team's Deployment and Service, and the objects the gate owns.
+
+    `hold` names workloads whose pods stay unready: "target", "verification",
+    "serving" (every serving Deployment) or a revision (its serving Deployment).
+    """
 
     spec: GateSpec
     target: WorkloadState
-    primary: WorkloadState = ABSENT
+    serving: dict[str, WorkloadState] = dataclasses.field(default_factory=dict)
     verification: WorkloadState = ABSENT
+    service: ServiceState = UNGATED_SERVICE
+    conflicts: tuple[str, ...] = ()
+    held_by: str | None = None
     probing: ProbeRun | None = None
     status: GateStatus = dataclasses.field(default_factory=GateStatus)
-    hold: set[str] = dataclasses.field(default_factory=set)  # workloads whose pods stay unready
+    hold: set[str] = dataclasses.field(default_factory=set)
     events: list[RecordEvent] = dataclasses.field(default_factory=list)
     deleting: bool = False
+    deleting_since: datetime | None = None
     spec_error: str | None = None
     approved_by: frozenset[str] = frozenset()
     approved_revision: str | None = None
     required_gates: dict[str, GateStatus | None] = dataclasses.field(default_factory=dict)
     statuses: list[GateStatus] = dataclasses.field(default_factory=list)
     calls: list[Call] = dataclasses.field(default_factory=list)
+    samples: list[Sample] = dataclasses.field(default_factory=list)
 
     def observe(self, probes: Iterable[ProbeObservation] = ()) -> Observations:
         return Observations(
             target=self.target,
-            primary=self.primary,
+            serving=dict(self.serving),
             verification=self.verification,
+            service=self.service,
+            conflicts=self.conflicts,
+            held_by=self.held_by,
             probes=tuple(probes),
             probing=self.probing,
             generation=1,
             deleting=self.deleting,
+            deleting_since=self.deleting_since,
             spec_error=self.spec_error,
             approved_by=self.approved_by,
             approved_revision=self.approved_revision,
@@ -192,72 +225,139 @@ class Sim:
         self._ready("target")
         return template_revision(tpl)
 
+    def scale_target(self, replicas: int) -> None:
+        """Someone scales the team's Deployment (kubectl scale, HPA, GitOps replicas:)."""
+        self.target = dataclasses.replace(self.target, replicas=replicas)
+        self._ready("target")
+        self._sample()
+
     def release(self, name: str) -> None:
         """Pods of `name` become ready after being held back."""
         self.hold.discard(name)
-        self._ready(name)
+        if name == "serving":
+            for revision in list(self.serving):
+                self._ready(revision)
+        else:
+            self._ready(name)
+        self._sample()
+
+    def set_ready(self, revision: str, ready: int) -> None:
+        """`ready` pods of `revision`'s serving Deployment are ready."""
+        self.serving[revision] = dataclasses.replace(
+            self.serving[revision], ready=ready, updated=ready
+        )
+        self._sample()
+
+    def replicas_of(self, revision: str | None) -> int:
+        """Replicas of the gate's serving Deployment of `revision` (0 when absent)."""
+        return self.serving[revision].replicas if revision in self.serving else 0
 
     def apply(self, actions: Iterable[object]) -> None:
         for action in actions:
-            if isinstance(action, EnsurePrimary):  # includes PromotePrimary
-                self.primary = WorkloadState(
+            self._apply(action)
+            self._sample()
+
+    def _apply(self, action: object) -> None:
+        if isinstance(action, EnsureServing):
+            # The core may only copy a template into the serving Deployment of its own revision.
+            assert template_revision(dict(action.template)) == action.revision, action
+            current = self.serving.get(action.revision, ABSENT)
+            if current.exists:
+                self.serving[action.revision] = dataclasses.replace(
+                    current, replicas=action.replicas
+                )
+            else:
+                self.serving[action.revision] = WorkloadState(
                     exists=True,
                     revision=action.revision,
                     replicas=action.replicas,
-                    template=template_with_role(dict(action.template)),
+                    template=serving_template(dict(action.template), action.revision),
                 )
-                self._ready("primary")
-            elif isinstance(action, ScalePrimary):
-                self.primary = dataclasses.replace(self.primary, replicas=action.replicas)
-                self._ready("primary")
-            elif isinstance(action, ScaleCanary):
-                self.target = dataclasses.replace(self.target, replicas=action.replicas)
-                self._ready("target")
-            elif isinstance(action, EnsureVerification):
-                self.verification = WorkloadState(
-                    exists=True,
-                    revision=action.revision,
-                    replicas=action.replicas,
-                    template=dict(action.template),
-                )
-                self._ready("verification")
-            elif isinstance(action, RemoveVerification):
-                self.verification = ABSENT
-            elif isinstance(action, RemovePrimary):
-                self.primary = ABSENT
-            elif isinstance(action, RevertTarget):
-                self.target = dataclasses.replace(
-                    self.target,
-                    revision=template_revision(dict(action.template)),
-                    template=dict(action.template),
-                    ready=0,
-                    updated=0,
-                )
-                self._ready("target")
-            elif isinstance(action, StartProbes):
-                self.probing = action.run
-            elif isinstance(action, StopProbes):
-                self.probing = None
-            else:  # pragma: no cover - a new action type the sim must learn
-                raise AssertionError(f"unknown action {action!r}")
+            self._ready(action.revision)
+        elif isinstance(action, ScaleServing):
+            assert action.revision in self.serving, action
+            self.serving[action.revision] = dataclasses.replace(
+                self.serving[action.revision], replicas=action.replicas
+            )
+            self._ready(action.revision)
+        elif isinstance(action, RemoveServing):
+            self.serving.pop(action.revision, None)
+        elif isinstance(action, ScaleTarget):
+            assert self.target.exists, action
+            self.target = dataclasses.replace(self.target, replicas=action.replicas)
+            self._ready("target")
+        elif isinstance(action, GateService):
+            assert self.service.exists, action
+            self.service = dataclasses.replace(self.service, gated=action.gated)
+        elif isinstance(action, EnsureVerification):
+            self.verification = WorkloadState(
+                exists=True,
+                revision=action.revision,
+                replicas=action.replicas,
+                template=dict(action.template),
+            )
+            self._ready("verification")
+        elif isinstance(action, RemoveVerification):
+            self.verification = ABSENT
+        elif isinstance(action, RevertTarget):
+            self.target = dataclasses.replace(
+                self.target,
+                revision=template_revision(dict(action.template)),
+                template=dict(action.template),
+                ready=0,
+                updated=0,
+            )
+            self._ready("target")
+        elif isinstance(action, StartProbes):
+            self.probing = action.run
+        elif isinstance(action, StopProbes):
+            self.probing = None
+        else:  # pragma: no cover - a new action type the sim must learn
+            raise AssertionError(f"unknown action {action!r}")
 
     def _ready(self, name: str) -> None:
-        workload: WorkloadState = getattr(self, name)
-        if not workload.exists:
+        """Pods come up at once; held back, only pods that were ready stay ready."""
+        if name in ("target", "verification"):
+            workload: WorkloadState = getattr(self, name)
+            if workload.exists:
+                ready = min(workload.ready, workload.replicas) if name in self.hold else None
+                setattr(self, name, _with_ready(workload, ready))
             return
-        ready = 0 if name in self.hold else workload.replicas
-        setattr(self, name, dataclasses.replace(workload, ready=ready, updated=ready))
+        serving = self.serving.get(name)
+        if serving is not None:
+            held = name in self.hold or "serving" in self.hold
+            ready = min(serving.ready, serving.replicas) if held else None
+            self.serving[name] = _with_ready(serving, ready)
+
+    def _sample(self) -> None:
+        """What the Service would select now (ungated, the team's selector matches
+        every pod of the team's template: its own, serving and verification pods)."""
+        if not self.service.exists:
+            return
+        gated = self.service.gated
+        serving = {r: w.ready for r, w in self.serving.items() if w.ready}
+        target = 0 if gated or not self.target.exists else self.target.ready
+        verification = 0 if gated or not self.verification.exists else self.verification.ready
+        self.samples.append(Sample(gated, serving, target, verification))
 
     def reasons(self) -> list[str]:
         return [e.reason.value for e in self.events]
 
 
-def template_with_role(tpl: dict[str, Any]) -> dict[str, Any]:
-    """What the executor stores in the primary: the operator's labels added."""
+def _with_ready(workload: WorkloadState, ready: int | None) -> WorkloadState:
+    n = workload.replicas if ready is None else ready
+    return dataclasses.replace(workload, ready=n, updated=n)
+
+
+def serving_template(tpl: dict[str, Any], revision: str) -> dict[str, Any]:
+    """What the executor stores in a serving Deployment: the operator's labels added."""
     out = {**tpl, "metadata": {**tpl.get("metadata", {})}}
     out["metadata"]["labels"] = {
         **out["metadata"].get("labels", {}),
-        "deploymentgate.dev/role": "primary",
+        "deploymentgate.dev/gate": "chat",
+        "deploymentgate.dev/role": "serving",
+        "deploymentgate.dev/revision": revision,
+        "deploymentgate.dev/serving": "chat",
     }
     return out
 
@@ -272,9 +372,13 @@ def passing(
 
 
 def adopted(spec: GateSpec | None = None, replicas: int = 10, image: str = "chat:1") -> Sim:
-    """A gate that has adopted `chat` and sits Idle."""
+    """A gate that has adopted `chat` and sits Idle: the Service gated, the
+    team's Deployment at 0, `chat-<rev>` serving."""
     sim = Sim(spec=spec or gate_spec(), target=deployment(image, replicas))
     sim.settle(T0)
     assert sim.status.phase is not None and sim.status.phase.value == "Idle", sim.status.message
+    assert sim.service.gated and sim.target.replicas == 0
+    assert sim.replicas_of(rev(image)) == replicas
     sim.events.clear()
+    sim.samples.clear()
     return sim

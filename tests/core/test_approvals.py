@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gatesim import T0, Sim, adopted, gate_spec, minutes, obs_for, passing, seconds
+from gatesim import T0, Sim, adopted, gate_spec, minutes, obs_for, passing, seconds, template
 
-from deploymentgate.core import ScaleCanary, parse_approvers
+from deploymentgate.core import EnsureServing, parse_approvers
 from deploymentgate.core.actions import Reason
 from deploymentgate.models import GateStatus, Phase
 from deploymentgate.observations import ProbeKind
@@ -31,6 +31,7 @@ def test_verified_revision_waits_for_every_approver_at_zero_traffic() -> None:
     assert "approval by engineering-lead, qa, product-owner, devops" in sim.status.message
     assert f"deploymentgate.dev/approved-revision={new}" in sim.status.message
     assert sim.target.replicas == 0 and sim.verification.exists
+    assert new not in sim.serving  # verified, but no serving pod before the sign-off
 
     sim.approved_by, sim.approved_revision = frozenset({"qa", "devops"}), new
     decision = sim.tick(t)
@@ -48,7 +49,7 @@ def test_full_approval_for_this_revision_starts_the_steps() -> None:
 
     assert decision.status.phase is Phase.PROGRESSING and decision.status.step == 0
     assert [e.reason for e in decision.events] == [Reason.APPROVED]
-    assert ScaleCanary(1) in decision.operations
+    assert EnsureServing(new, template("chat:2"), 1) in decision.operations
 
 
 def test_approval_of_another_revision_does_not_count() -> None:

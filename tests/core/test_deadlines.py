@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from gatesim import T0, adopted, gate_spec, minutes, passing, seconds
+from gatesim import T0, adopted, gate_spec, minutes, passing, rev, seconds
 
-from deploymentgate.core import RemoveVerification, ScaleCanary, ScalePrimary, StopProbes
+from deploymentgate.core import RemoveVerification, ScaleServing, StopProbes
 from deploymentgate.core.actions import Reason
 from deploymentgate.models import Phase
 from deploymentgate.observations import ProbeKind
 
 GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)
+STABLE = rev("chat:1")
 
 
 def test_verification_pods_never_ready_block_after_the_deadline() -> None:
@@ -33,7 +34,8 @@ def test_verification_pods_never_ready_block_after_the_deadline() -> None:
     assert "verification pod ready (0/1)" in status.rollback_reason
     assert decision.operations == [RemoveVerification(), StopProbes()]
     assert [e.reason for e in decision.events] == [Reason.BLOCKED]
-    assert (sim.primary.replicas, sim.target.replicas) == (10, 0)
+    assert sim.replicas_of(STABLE) == 10 and sim.target.replicas == 0
+    assert set(sim.serving) == {STABLE}
 
 
 def test_blocked_revision_is_not_retried_but_the_next_one_is() -> None:
@@ -55,17 +57,18 @@ def test_canary_pods_never_ready_block_and_traffic_returns_to_stable() -> None:
     new = sim.deploy("chat:2")
     t = T0 + minutes(1)
     sim.tick(t)
-    sim.hold.add("target")
+    sim.hold.add(new)
     sim.tick(t, passing(t, new))
-    assert sim.status.phase is Phase.PROGRESSING and sim.target.replicas == 1
+    assert sim.status.phase is Phase.PROGRESSING and sim.replicas_of(new) == 1
 
     decision = sim.tick(t + minutes(10))
 
     assert decision.status.phase is Phase.BLOCKED
     assert "canary pods of revision" in (decision.status.rollback_reason or "")
     assert decision.status.canary_weight == 0
-    # Primary never shrank (canary never ready), so the canary goes at once.
-    assert decision.operations == [ScaleCanary(0), StopProbes()]
+    # The stable never shrank (canary never ready); the canary goes at once.
+    assert decision.operations == [ScaleServing(new, 0), StopProbes()]
+    assert sim.replicas_of(STABLE) == 10
 
 
 def test_step_held_by_missing_probe_results_blocks_after_the_deadline() -> None:
@@ -85,17 +88,20 @@ def test_step_held_by_missing_probe_results_blocks_after_the_deadline() -> None:
     decision = sim.tick(end_of_step + minutes(10))
     assert decision.status.phase is Phase.BLOCKED
     assert "step 1 held longer than 10m" in (decision.status.rollback_reason or "")
-    assert decision.operations[0] == ScalePrimary(10)
+    # The stable kept its 10 pods through the step; the canary leaves at once.
+    assert decision.operations == [ScaleServing(new, 0), StopProbes()]
+    assert sim.replicas_of(STABLE) == 10
 
 
 def test_promotion_that_never_becomes_ready_blocks_with_traffic_held() -> None:
-    sim = adopted(spec=gate_spec(traffic={"steps": [100]}))
+    sim = adopted(spec=gate_spec(traffic={"steps": [25]}))
     new = sim.deploy("chat:2")
     t = T0 + minutes(1)
     sim.tick(t)
     sim.tick(t, passing(t, new))
     sim.tick(t + seconds(10))
-    sim.hold.add("primary")
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == (10, 3)
+    sim.hold.add(new)  # no canary pod beyond the three it has becomes ready
     t += minutes(3)
     sim.tick(t, passing(t, new, GATED))
     assert sim.status.phase is Phase.PROMOTING
@@ -104,9 +110,11 @@ def test_promotion_that_never_becomes_ready_blocks_with_traffic_held() -> None:
 
     status = decision.status
     assert status.phase is Phase.BLOCKED and status.frozen is True
-    assert status.stable_revision == new  # the primary already runs it
+    assert status.stable_revision == STABLE  # not promoted: the canary never served alone
+    assert "not serving revision" in (status.rollback_reason or "")
     assert decision.operations == []
-    assert sim.target.replicas == 10  # the canary keeps serving
+    # Traffic held where it is: 3 ready canary pods beside the 10 stable ones.
+    assert (sim.replicas_of(STABLE), sim.serving[new].ready) == (10, 3)
     assert sim.tick(t + minutes(20)).operations == []
 
 
@@ -123,10 +131,10 @@ def test_waiting_for_approval_has_no_deadline() -> None:
     assert decision.status.phase is Phase.AWAITING_APPROVAL
 
 
-def test_primary_scaled_away_by_someone_is_scaled_back() -> None:
+def test_serving_deployment_scaled_away_by_someone_is_scaled_back() -> None:
     sim = adopted()
-    sim.primary = dataclasses.replace(sim.primary, replicas=3, ready=3, updated=3)
+    sim.serving[STABLE] = dataclasses.replace(sim.serving[STABLE], replicas=3, ready=3, updated=3)
 
     decision = sim.tick(T0 + minutes(5))
 
-    assert decision.operations == [ScalePrimary(10)]
+    assert decision.operations == [ScaleServing(STABLE, 10)]

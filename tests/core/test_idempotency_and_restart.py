@@ -26,9 +26,10 @@ GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)
 
 
 def run_scenario(
-    spec: GateSpec, *, fail_at_step: int | None = None, replicas: int = 10
+    spec: GateSpec, *, fail_at_step: int | None = None, replicas: int = 10, delete: bool = False
 ) -> list[Call]:
-    """A whole rollout: adoption, verification, steps, then promotion or a trigger."""
+    """A whole rollout: adoption, verification, steps, then promotion or a
+    trigger (then, with `delete`, the hand-back of a deleted gate)."""
     sim = Sim(spec=spec, target=deployment("chat:1", replicas))
     sim.settle(T0)
     new = sim.deploy("chat:2")
@@ -45,6 +46,12 @@ def run_scenario(
         if sim.status.phase in (Phase.PROMOTED, Phase.ROLLED_BACK, Phase.BLOCKED):
             break
     sim.settle(t + seconds(30))
+    if delete:
+        sim.deleting = True
+        for i in range(6):
+            if sim.tick(t + minutes(1) + seconds(i)).deletion_complete:
+                break
+        assert sim.calls[-1].decision.deletion_complete
     return sim.calls
 
 
@@ -56,6 +63,8 @@ SCENARIOS = {
     "frozen": lambda: run_scenario(gate_spec(rollback={"action": "freeze"}), fail_at_step=2),
     # Nothing to wait for at zero replicas: several transitions per decision.
     "scaled-to-zero": lambda: run_scenario(gate_spec(), replicas=0),
+    "handed-back": lambda: run_scenario(gate_spec(), delete=True),
+    "handed-back-after-rollback": lambda: run_scenario(gate_spec(), fail_at_step=1, delete=True),
 }
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from gatesim import T0, Sim, adopted, deployment, gate_spec, minutes, passing, seconds
+from gatesim import T0, Sim, adopted, deployment, gate_spec, minutes, passing, rev, seconds
 
-from deploymentgate.core import RemoveVerification, ScalePrimary, StopProbes, decide
+from deploymentgate.core import RemoveServing, RemoveVerification, ScaleServing, StopProbes, decide
 from deploymentgate.core.actions import Reason
 from deploymentgate.core.inputs import ABSENT
 from deploymentgate.models import Phase
 from deploymentgate.observations import ProbeKind
 
+STABLE = rev("chat:1")
 ERROR = "spec.traffic.steps: steps must be strictly ascending, got [50, 10]"
 
 
@@ -36,13 +37,13 @@ def test_invalid_spec_mid_rollout_keeps_traffic_and_only_stops_probes() -> None:
     sim.tick(t)
     sim.tick(t, passing(t, new))
     sim.tick(t + seconds(10))
-    before = (sim.primary.replicas, sim.target.replicas)
+    before = (sim.replicas_of(STABLE), sim.replicas_of(new))
     sim.spec_error = ERROR
 
     decision = sim.tick(t + minutes(1))
 
     assert decision.operations == [StopProbes()]
-    assert (sim.primary.replicas, sim.target.replicas) == before
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == before
     assert decision.status.resume_phase is Phase.PROGRESSING
     assert decision.status.step == 0 and decision.status.canary_weight == 10
 
@@ -84,7 +85,7 @@ def test_fixed_spec_resumes_the_interrupted_step_with_fresh_clocks() -> None:
 def test_gate_invalid_from_the_start_adopts_once_fixed() -> None:
     sim = Sim(spec=gate_spec(), target=deployment("chat:1", 3), spec_error=ERROR)
     assert sim.tick(T0).status.phase is Phase.INVALID
-    assert sim.primary == ABSENT
+    assert sim.serving == {} and not sim.service.gated
 
     sim.spec_error = None
     decision = sim.tick(T0 + minutes(1))
@@ -130,11 +131,11 @@ def test_deployment_created_later_is_adopted() -> None:
     sim.settle(T0 + minutes(1))
 
     assert sim.status.phase is Phase.IDLE
-    assert (sim.primary.replicas, sim.target.replicas) == (3, 0)
+    assert (sim.replicas_of(STABLE), sim.target.replicas) == (3, 0)
 
 
-def test_deployment_deleted_mid_rollout_leaves_all_traffic_on_a_full_primary() -> None:
-    sim = adopted()
+def test_deployment_deleted_mid_rollout_leaves_all_traffic_on_a_full_stable() -> None:
+    sim = adopted(spec=gate_spec(traffic={"steps": [10, 75, 100]}))
     new = sim.deploy("chat:2")
     t = T0 + minutes(1)
     sim.tick(t)
@@ -142,7 +143,8 @@ def test_deployment_deleted_mid_rollout_leaves_all_traffic_on_a_full_primary() -
     for _ in range(6):
         t += seconds(30)
         sim.tick(t, passing(t, new, (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)))
-    assert sim.primary.replicas == 5
+    # At 75% the stable has shrunk (above half the canary runs in full).
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == (3, 10)
     sim.verification = dataclasses.replace(deployment("chat:2", 1), exists=True)
     sim.target = ABSENT
 
@@ -150,7 +152,10 @@ def test_deployment_deleted_mid_rollout_leaves_all_traffic_on_a_full_primary() -
 
     assert decision.status.phase is Phase.BLOCKED
     assert decision.status.resume_phase is Phase.PROGRESSING
-    assert decision.operations == [ScalePrimary(10), RemoveVerification(), StopProbes()]
+    assert decision.operations == [ScaleServing(STABLE, 10), RemoveVerification(), StopProbes()]
+    # The canary's verified pods give way once the stable serves at full size.
+    assert sim.tick(t + seconds(40)).operations == [RemoveServing(new)]
+    assert min(s.total for s in sim.samples) >= 10
 
 
 def test_deployment_back_after_missing_resumes_and_spots_a_new_revision() -> None:

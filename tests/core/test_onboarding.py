@@ -1,49 +1,84 @@
-"""First sight of a gate: the primary takes over the Deployment's pods."""
+"""First sight of a gate: its own serving Deployment takes over the Service's traffic."""
 
 from __future__ import annotations
 
 from gatesim import T0, Sim, deployment, gate_spec, minutes, rev, template
 
-from deploymentgate.core import Decision, EnsurePrimary, ScaleCanary, decide
+from deploymentgate.core import (
+    Decision,
+    EnsureServing,
+    GateService,
+    ScaleTarget,
+    ServiceState,
+    decide,
+)
 from deploymentgate.core.actions import Reason
 from deploymentgate.models import Phase
 
 
-def test_first_sight_adopts_the_deployment_as_stable_and_creates_the_primary() -> None:
+def test_first_sight_adopts_the_deployment_as_stable_and_creates_its_serving_deployment() -> None:
     sim = Sim(spec=gate_spec(), target=deployment("chat:1", 4))
-    sim.hold.add("primary")
+    sim.hold.add("serving")
 
     decision = sim.tick(T0)
 
     status = decision.status
     assert status.phase is Phase.INITIALIZING
     assert status.stable_revision == rev("chat:1")
+    assert status.verified_revision == rev("chat:1")
     assert status.replicas == 4
     assert status.stable_images == ["chat:1"]
     assert status.target == "chat"
     assert decision.operations == [
-        EnsurePrimary(revision=rev("chat:1"), template=template("chat:1"), replicas=4)
+        EnsureServing(revision=rev("chat:1"), template=template("chat:1"), replicas=4)
     ]
     assert [(e.reason, e.type.value) for e in decision.events] == [(Reason.ADOPTED, "Normal")]
+    assert f"chat-{rev('chat:1')} will serve it" in decision.events[0].message
 
 
-def test_deployment_pods_leave_one_for_one_as_primary_pods_become_ready() -> None:
+def test_adoption_order_serving_ready_then_service_gated_then_team_deployment_scaled_down() -> None:
     sim = Sim(spec=gate_spec(), target=deployment("chat:1", 4))
-    sim.hold.add("primary")
+    stable = rev("chat:1")
+    sim.hold.add(stable)
     sim.tick(T0)
-    assert sim.primary.replicas == 4 and sim.target.replicas == 4
+    assert sim.replicas_of(stable) == 4 and not sim.service.gated
 
-    sim.primary = deployment("chat:1", 4, ready=3)
+    # Not all serving pods ready: the Service stays as the team wrote it.
+    sim.set_ready(stable, 3)
     decision = sim.tick(T0 + minutes(1))
-    assert decision.operations == [ScaleCanary(1)]
+    assert decision.operations == []
     assert decision.status.phase is Phase.INITIALIZING
 
-    sim.release("primary")
-    assert sim.tick(T0 + minutes(2)).operations == [ScaleCanary(0)]
+    sim.release(stable)
+    assert sim.tick(T0 + minutes(2)).operations == [GateService(True)]
     decision = sim.tick(T0 + minutes(3))
     assert decision.status.phase is Phase.IDLE
-    assert decision.operations == []
-    assert "serving from chat-primary" in decision.status.message
+    assert decision.operations == [ScaleTarget(0)]
+    assert f"serving from chat-{stable}" in decision.status.message
+    assert sim.tick(T0 + minutes(4)).operations == []
+    # Never fewer than 4 ready pods behind the Service, and never the team's once gated.
+    assert min(s.total for s in sim.samples) >= 4
+    assert all(s.target == 0 for s in sim.samples if s.gated)
+
+
+def test_deployment_at_zero_replicas_is_adopted_without_a_serving_pod() -> None:
+    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 0))
+
+    sim.settle(T0)
+
+    assert sim.status.phase is Phase.IDLE and sim.status.replicas == 0
+    assert sim.service.gated and sim.serving == {}
+
+
+def test_missing_service_does_not_hold_adoption_and_is_gated_once_it_exists() -> None:
+    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 2))
+    sim.service = ServiceState(exists=False)
+    sim.settle(T0)
+    assert sim.status.phase is Phase.IDLE and sim.target.replicas == 2
+
+    sim.service = ServiceState(exists=True)
+    assert sim.tick(T0 + minutes(1)).operations == [GateService(True)]
+    assert sim.tick(T0 + minutes(2)).operations == [ScaleTarget(0)]
 
 
 def test_idle_gate_is_settled_and_ready() -> None:
@@ -61,20 +96,21 @@ def test_idle_gate_is_settled_and_ready() -> None:
     }
 
 
-def test_template_change_before_the_primary_exists_is_adopted_instead() -> None:
+def test_template_change_before_the_serving_deployment_exists_is_adopted_instead() -> None:
     sim = Sim(spec=gate_spec(), target=deployment("chat:1", 2))
     decision = decide_without_applying(sim)
     assert decision.status.stable_revision == rev("chat:1")
-    sim.status = decision.status  # the EnsurePrimary never landed
+    sim.status = decision.status  # the EnsureServing never landed
     sim.deploy("chat:2")
 
     decision = sim.tick(T0 + minutes(1))
 
     assert decision.status.stable_revision == rev("chat:2")
+    assert decision.status.verified_revision == rev("chat:2")
     assert decision.status.phase is Phase.INITIALIZING
-    assert decision.operations[0] == EnsurePrimary(
-        revision=rev("chat:2"), template=template("chat:2"), replicas=2
-    )
+    assert decision.operations == [
+        EnsureServing(revision=rev("chat:2"), template=template("chat:2"), replicas=2)
+    ]
 
 
 def decide_without_applying(sim: Sim) -> Decision:

@@ -8,10 +8,10 @@ import pytest
 from gatesim import T0, Sim, adopted, gate_spec, minutes, obs_for, passing, rev, seconds, template
 
 from deploymentgate.core import (
+    RemoveServing,
     RemoveVerification,
     RevertTarget,
-    ScaleCanary,
-    ScalePrimary,
+    ScaleServing,
     StopProbes,
 )
 from deploymentgate.core.actions import Reason
@@ -19,6 +19,7 @@ from deploymentgate.models import Phase
 from deploymentgate.observations import ProbeKind, ProbeObservation
 
 GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)
+STABLE = rev("chat:1")
 
 
 def at_step(sim: Sim, index: int) -> tuple[str, datetime]:
@@ -58,10 +59,12 @@ def test_health_failing_less_than_the_limit_does_not_roll_back() -> None:
 
 
 def test_health_failing_for_five_minutes_rolls_back_to_stable() -> None:
-    sim = adopted()
+    sim = adopted(spec=gate_spec(traffic={"steps": [10, 75, 100]}))
     new, t = at_step(sim, 1)
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == (3, 10)  # above half
     sim.tick(t, health(False, t, new, message="503 Service Unavailable"))
-    sim.hold.add("primary")
+    sim.hold.add(STABLE)
+    sim.samples.clear()
 
     decision = sim.tick(t + minutes(5))
 
@@ -71,19 +74,19 @@ def test_health_failing_for_five_minutes_rolls_back_to_stable() -> None:
     assert "health failing for 5m" in status.rollback_reason
     assert "503 Service Unavailable" in status.rollback_reason
     assert status.canary_weight == 0 and status.step is None
-    assert status.stable_revision == rev("chat:1")
-    # Primary back to full size at once; canary pods stay until stable pods are ready.
-    assert decision.operations == [ScalePrimary(10), StopProbes()]
+    assert status.stable_revision == STABLE
+    # The canary's pods leave the Service at once; the stable goes back to full size.
+    assert decision.operations == [ScaleServing(STABLE, 10), ScaleServing(new, 0), StopProbes()]
     assert [(e.reason, e.type.value) for e in decision.events] == [(Reason.ROLLED_BACK, "Warning")]
     conditions = {c.type: (c.status, c.reason) for c in status.conditions}
     assert conditions["Degraded"] == ("True", "RolledBack")
     assert conditions["Verified"] == ("False", "RolledBack")
+    assert new not in sim.samples[-1].serving  # no ready canary pod behind the Service
 
-    sim.primary = sim.primary.__class__(**{**sim.primary.__dict__, "ready": 8, "updated": 8})
-    assert sim.tick(t + minutes(5) + seconds(5)).operations == [ScaleCanary(2)]
-    sim.release("primary")
-    assert sim.tick(t + minutes(5) + seconds(10)).operations == [ScaleCanary(0)]
+    assert sim.tick(t + minutes(5) + seconds(5)).operations == [RemoveServing(new)]
+    sim.release(STABLE)
     assert sim.tick(t + minutes(6)).operations == []
+    assert set(sim.serving) == {STABLE} and sim.replicas_of(STABLE) == 10
 
 
 def test_health_recovering_resets_the_clock() -> None:
@@ -203,7 +206,8 @@ def test_trigger_during_verification_rejects_the_revision_without_traffic() -> N
 
     assert decision.status.phase is Phase.ROLLED_BACK
     assert decision.operations == [RemoveVerification(), StopProbes()]
-    assert sim.target.replicas == 0 and sim.primary.replicas == 10
+    assert sim.target.replicas == 0 and sim.replicas_of(STABLE) == 10
+    assert set(sim.serving) == {STABLE}
 
 
 def test_results_for_another_revision_are_ignored() -> None:
@@ -252,7 +256,7 @@ def test_revert_target_restores_the_deployment_template_without_operator_labels(
 
     revert = [a for a in decision.operations if isinstance(a, RevertTarget)]
     assert revert == [RevertTarget(revision=rev("chat:1"), template=template("chat:1"))]
-    assert sim.target.revision == rev("chat:1")
+    assert sim.target.revision == STABLE
     sim.settle(t + seconds(5))
     assert sim.status.phase is Phase.ROLLED_BACK  # the rejection stays on record
     assert sim.target.replicas == 0
@@ -272,7 +276,7 @@ def test_without_revert_target_the_deployment_template_is_left_alone() -> None:
 def test_freeze_holds_traffic_where_the_trigger_found_it(step: int) -> None:
     sim = adopted(spec=gate_spec(rollback={"action": "freeze"}))
     new, t = at_step(sim, step)
-    split_before = (sim.primary.replicas, sim.target.replicas)
+    split_before = (sim.replicas_of(STABLE), sim.replicas_of(new))
     weight = sim.status.canary_weight
 
     decision = sim.tick(t, [obs_for(ProbeKind.ERROR_RATE, False, t, revision=new)])
@@ -284,7 +288,7 @@ def test_freeze_holds_traffic_where_the_trigger_found_it(step: int) -> None:
     assert [e.reason for e in decision.events] == [Reason.PROBE_FAILED, Reason.FROZEN]
     assert f"traffic frozen at {weight}%" in decision.status.message
     assert sim.tick(t + minutes(30)).operations == []
-    assert (sim.primary.replicas, sim.target.replicas) == split_before
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == split_before
 
 
 def test_frozen_gate_follows_a_manual_revert_back_to_stable() -> None:
@@ -299,12 +303,13 @@ def test_frozen_gate_follows_a_manual_revert_back_to_stable() -> None:
     assert decision.status.frozen is False
     assert decision.status.canary_weight == 0
     sim.settle(t + minutes(2))
-    assert (sim.primary.replicas, sim.target.replicas) == (10, 0)
+    assert set(sim.serving) == {STABLE} and sim.replicas_of(STABLE) == 10
 
 
 def test_frozen_gate_verifies_the_next_revision() -> None:
-    sim = adopted(spec=gate_spec(rollback={"action": "freeze"}))
+    sim = adopted(spec=gate_spec(rollback={"action": "freeze"}, traffic={"steps": [10, 75, 100]}))
     new, t = at_step(sim, 1)
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == (3, 10)
     sim.tick(t, [obs_for(ProbeKind.ERROR_RATE, False, t, revision=new)])
     fixed = sim.deploy("chat:3")
 
@@ -312,4 +317,7 @@ def test_frozen_gate_verifies_the_next_revision() -> None:
 
     assert decision.status.phase is Phase.VERIFYING and decision.status.revision == fixed
     assert decision.status.frozen is False
-    assert ScaleCanary(0) in decision.operations and ScalePrimary(10) in decision.operations
+    assert ScaleServing(STABLE, 10) in decision.operations
+    assert sim.replicas_of(new) == 10  # not drained pod by pod
+    # The frozen revision's pods go as soon as the stable serves at full size.
+    assert sim.tick(t + minutes(1) + seconds(5)).operations == [RemoveServing(new)]

@@ -7,13 +7,14 @@ from datetime import datetime
 from gatesim import T0, Sim, adopted, gate_spec, minutes, obs_for, passing, rev, seconds, template
 
 from deploymentgate.core import (
+    EnsureServing,
     EnsureVerification,
     ProbeRun,
     ProbeWorkload,
-    PromotePrimary,
+    RemoveServing,
     RemoveVerification,
-    ScaleCanary,
-    ScalePrimary,
+    ScaleServing,
+    ScaleTarget,
     StartProbes,
     StopProbes,
 )
@@ -25,6 +26,7 @@ GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)
 ALL_KINDS = frozenset(
     {ProbeKind.STARTUP, ProbeKind.HEALTH, ProbeKind.WEBSOCKET, ProbeKind.ERROR_RATE}
 )
+STABLE = rev("chat:1")
 
 
 def test_new_revision_is_verified_at_zero_traffic_on_pods_no_service_selects() -> None:
@@ -42,7 +44,9 @@ def test_new_revision_is_verified_at_zero_traffic_on_pods_no_service_selects() -
         StartProbes(ProbeRun(revision=new, workload=ProbeWorkload.VERIFICATION, kinds=ALL_KINDS)),
     ]
     assert sim.reasons() == ["RevisionDetected", "VerificationStarted"]
-    assert sim.target.replicas == 0 and sim.primary.replicas == 10
+    assert sim.target.replicas == 0 and sim.replicas_of(STABLE) == 10
+    assert new not in sim.serving
+    assert all(set(s.serving) == {STABLE} and s.verification == 0 for s in sim.samples)
 
 
 def test_verification_waits_for_pods_then_startup_then_health_and_websocket() -> None:
@@ -82,33 +86,35 @@ def test_missing_websocket_result_keeps_the_revision_at_zero() -> None:
 
     assert decision.status.phase is Phase.VERIFYING
     assert "websocket probe (no result yet)" in decision.status.message
-    assert sim.target.replicas == 0
+    assert sim.target.replicas == 0 and new not in sim.serving
 
 
-def test_verified_revision_moves_to_first_step_canary_first_then_primary() -> None:
+def test_verified_revision_moves_to_first_step_beside_a_full_stable() -> None:
     sim = adopted()
     new = sim.deploy("chat:2")
     t = T0 + minutes(1)
     sim.tick(t)
-    sim.hold.add("target")
+    sim.hold.add(new)
 
     decision = sim.tick(t, passing(t, new))
 
     assert decision.status.phase is Phase.PROGRESSING
+    assert decision.status.verified_revision == new
     assert decision.operations == [
-        ScaleCanary(1),
+        EnsureServing(revision=new, template=template("chat:2"), replicas=1),
         RemoveVerification(),
         StartProbes(ProbeRun(revision=new, workload=ProbeWorkload.CANARY, kinds=ALL_KINDS)),
     ]
     assert decision.status.canary_weight == 0  # not in effect until the canary pod is ready
-    assert sim.primary.replicas == 10
+    assert sim.replicas_of(STABLE) == 10
 
-    sim.release("target")
+    sim.release(new)
     decision = sim.tick(t + seconds(20))
-    assert decision.operations == [ScalePrimary(9)]
+    assert decision.operations == []  # up to 50% the stable keeps every pod
     assert decision.status.canary_weight == 10
     assert decision.events[0].reason is Reason.TRAFFIC_SHIFTED
-    assert "1 of 10 pods" in decision.events[0].message
+    assert "1 of 11 pods" in decision.events[0].message
+    assert sim.replicas_of(STABLE) == 10 and sim.replicas_of(new) == 1
 
 
 def _at_first_step(sim: Sim, new: str) -> datetime:
@@ -132,7 +138,7 @@ def test_step_lasts_step_duration_and_needs_a_pass_during_the_step() -> None:
 
     decision = sim.tick(ready + minutes(2))
     assert decision.status.step == 1
-    assert decision.operations == [ScaleCanary(5)]
+    assert decision.operations == [ScaleServing(new, 10)]
 
 
 def test_step_does_not_end_without_fresh_probe_passes() -> None:
@@ -155,7 +161,7 @@ def test_good_revision_goes_all_the_way_to_promoted() -> None:
     for _ in range(40):
         t += seconds(30)
         sim.tick(t, passing(t, new, GATED))
-        seen_splits.add((sim.primary.replicas, sim.target.replicas))
+        seen_splits.add((sim.replicas_of(STABLE), sim.replicas_of(new)))
         if sim.status.phase is Phase.PROMOTED:
             break
 
@@ -163,34 +169,70 @@ def test_good_revision_goes_all_the_way_to_promoted() -> None:
     assert sim.status.stable_revision == new
     assert sim.status.stable_images == ["chat:2"]
     assert sim.status.canary_weight == 100
-    assert {(9, 1), (5, 5), (0, 10)} <= seen_splits
-    assert sim.primary.revision == new and sim.primary.replicas == 10
+    assert {(10, 1), (10, 10), (0, 10)} <= seen_splits
+    # The stable never shrank before the 100% step: it went from 10 to 0 at once.
+    assert {stable for stable, _ in seen_splits} == {10, 0}
+    assert set(sim.serving) == {new} and sim.replicas_of(new) == 10
     assert sim.target.replicas == 0 and sim.probing is None
     assert sim.reasons().count("TrafficShifted") == 3
     assert sim.reasons()[-1] == "Promoted"
     phases = [h.phase for h in sim.status.history]
     assert phases[-2:] == [Phase.PROMOTING, Phase.PROMOTED]
+    # Ready capacity behind the Service never dipped below 10 pods, all of them serving pods.
+    assert min(s.total for s in sim.samples) >= 10
+    assert all(s.gated and s.target == 0 and s.verification == 0 for s in sim.samples)
 
 
-def test_promotion_gives_primary_the_new_template_and_drains_the_canary() -> None:
-    sim = adopted(spec=gate_spec(traffic={"steps": [50]}))
+def test_promotion_moves_no_serving_pod_stable_goes_in_one_scale_once_canary_is_full() -> None:
+    sim = adopted(spec=gate_spec(traffic={"steps": [25]}))
     new = sim.deploy("chat:2")
     t = _at_first_step(sim, new)
-    sim.hold.add("primary")
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == (10, 3)
+    sim.hold.add(new)
 
     t += minutes(2)
     decision = sim.tick(t, passing(t, new, GATED))
     assert decision.status.phase is Phase.PROMOTING
-    assert decision.operations == [
-        PromotePrimary(revision=new, template=template("chat:2"), replicas=10),
-        StopProbes(),
-    ]
-    assert sim.target.replicas == 5  # the canary serves until the primary is ready
+    assert decision.operations == [ScaleServing(new, 10), StopProbes()]
+    assert sim.replicas_of(STABLE) == 10  # the stable serves until the canary is full
 
-    sim.release("primary")
-    assert sim.tick(t + seconds(30)).operations == [ScaleCanary(0)]
-    decision = sim.tick(t + seconds(40))
+    sim.set_ready(new, 7)
+    assert sim.tick(t + seconds(10)).operations == []  # no stable pod goes one by one
+    sim.release(new)
+    assert sim.tick(t + seconds(20)).operations == [ScaleServing(STABLE, 0)]
+    decision = sim.tick(t + seconds(30))
     assert decision.status.phase is Phase.PROMOTED
+    assert decision.status.stable_revision == new
+    assert decision.operations == [RemoveServing(STABLE)]
+    assert sim.tick(t + seconds(40)).operations == []
+
+    promoting = [c for c in sim.calls if c.decision.status.phase in (Phase.PROMOTING,)]
+    since = sim.calls.index(promoting[0])
+    for call in sim.calls[since:]:
+        for action in call.decision.operations:
+            # No serving Deployment is created or re-templated, the canary never removed.
+            assert not isinstance(action, EnsureServing), action
+            assert action != RemoveServing(new)
+    assert min(s.total for s in sim.samples) >= 10
+
+
+def test_steps_ending_at_100_promote_at_once_and_remove_the_old_stable() -> None:
+    sim = adopted(spec=gate_spec(traffic={"steps": [50, 100]}))
+    new = sim.deploy("chat:2")
+    t = _at_first_step(sim, new)
+    t += minutes(2)
+    sim.tick(t, passing(t, new, GATED))
+    assert sim.status.step == 1
+    t += seconds(10)
+    sim.tick(t)  # canary at 10 ready, the stable scaled to 0
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == (0, 10)
+
+    t += minutes(2)
+    decision = sim.tick(t, passing(t, new, GATED))
+
+    assert decision.status.phase is Phase.PROMOTED
+    assert decision.operations == [RemoveServing(STABLE), StopProbes()]
+    assert [h.phase for h in decision.status.history[-2:]] == [Phase.PROMOTING, Phase.PROMOTED]
 
 
 def test_next_revision_after_promotion_is_verified_again() -> None:
@@ -218,7 +260,7 @@ def test_new_manifest_replica_count_is_taken_at_the_next_revision() -> None:
     decision = sim.tick(T0 + minutes(1))
 
     assert decision.status.replicas == 6
-    assert decision.operations[:2] == [ScalePrimary(6), ScaleCanary(0)]
+    assert decision.operations[:2] == [ScaleServing(STABLE, 6), ScaleTarget(0)]
 
 
 def test_small_deployment_keeps_a_stable_pod_until_the_last_step() -> None:
@@ -226,8 +268,7 @@ def test_small_deployment_keeps_a_stable_pod_until_the_last_step() -> None:
     new = sim.deploy("chat:2")
     _at_first_step(sim, new)
 
-    assert (sim.primary.replicas, sim.target.replicas) == (1, 1)
-    assert rev("chat:1") == sim.primary.revision
+    assert (sim.replicas_of(STABLE), sim.replicas_of(new)) == (1, 1)
 
 
 def test_history_keeps_only_the_newest_entries() -> None:

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploymentgate.core.routers.replicas import split
+from deploymentgate.k8s.builders import ROLE_LABEL, ROLE_SERVING, SERVING_LABEL
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.sandbox import Sandbox, SandboxApiError
 from deploymentgate.testing import OperatorProcess, manifests
@@ -32,6 +34,9 @@ StartOperator = Callable[..., OperatorProcess]
 MakeWorld = Callable[..., "GateWorld"]
 
 APP = "chat"
+# The Service's selector as the team wrote it, and as the gate holds it.
+TEAM_SELECTOR = {"app": APP}
+GATED_SELECTOR = {**TEAM_SELECTOR, SERVING_LABEL: APP}
 TERMINAL = frozenset({"Promoted", "RolledBack", "Blocked", "Invalid"})
 
 
@@ -169,6 +174,13 @@ def gate(spec: Mapping[str, Any], name: str = APP) -> dict[str, Any]:
     }
 
 
+def step_endpoints(replicas: int, weight: int, old: str = "v1", new: str = "v2") -> dict[str, int]:
+    """Ready endpoints per version once a step at `weight`% is in effect, as the
+    replicas router lays them out (core/routers/replicas.py: surge up to 50%)."""
+    layout = split(replicas, weight)
+    return {old: layout.stable, new: layout.canary}
+
+
 # ---------------------------------------------------------- observing
 
 
@@ -224,6 +236,40 @@ class GateWorld:
     def replicas(self, name: str) -> int | None:
         body = self.deployment(name)
         return None if body is None else int(body["spec"].get("replicas", 1))
+
+    def serving_deployments(self) -> list[dict[str, Any]]:
+        """The gate's own serving Deployments (`<target>-<revision>`): labelled
+        serving AND controlled by the gate, as the API server has them."""
+        listing = self.get(
+            f"/apis/apps/v1/namespaces/{self.namespace}/deployments"
+            f"?labelSelector={ROLE_LABEL}={ROLE_SERVING}"
+        )
+        return [
+            d
+            for d in listing["items"]
+            if any(
+                r.get("kind") == "DeploymentGate"
+                and r.get("name") == self.gate_name
+                and r.get("controller")
+                for r in d["metadata"].get("ownerReferences") or []
+            )
+        ]
+
+    def deployment_names(self) -> list[str]:
+        listing = self.get(f"/apis/apps/v1/namespaces/{self.namespace}/deployments")
+        return sorted(d["metadata"]["name"] for d in listing["items"])
+
+    def serving_versions(self) -> dict[str, int]:
+        """APP_VERSION -> spec.replicas of each serving Deployment of the gate."""
+        return {template_version(d): int(d["spec"]["replicas"]) for d in self.serving_deployments()}
+
+    def serving_of(self, revision: str, target: str = APP) -> dict[str, Any] | None:
+        """The serving Deployment of `revision`, by the name the design gives it."""
+        return self.deployment(f"{target}-{revision}")
+
+    def service_selector(self, service: str = APP) -> dict[str, str]:
+        body = self.get(f"/api/v1/namespaces/{self.namespace}/services/{service}")
+        return dict(body["spec"].get("selector") or {})
 
     def pods(self) -> list[dict[str, Any]]:
         listing = self.get(f"/api/v1/namespaces/{self.namespace}/pods")
@@ -304,6 +350,7 @@ class GateWorld:
         for args in (
             ("describe", "deploymentgate", self.gate_name),
             ("get", "deployments,pods", "-o", "wide", "--show-labels"),
+            ("get", "services", "-o", "wide"),
             ("get", "events", "--sort-by=.lastTimestamp"),
         ):
             result = self.kubectl(*args, check=False)
@@ -347,6 +394,11 @@ class GateWorld:
             return None
 
         return wait_until(reached, timeout, describe=self.diagnostics, what=f"phase {phase}")
+
+
+def template_version(deployment: Mapping[str, Any]) -> str:
+    """APP_VERSION of a Deployment's pod template."""
+    return pod_version(deployment["spec"]["template"])
 
 
 def pod_version(pod: Mapping[str, Any]) -> str:

@@ -1,11 +1,14 @@
-"""Deleting a gate mid-rollout hands the traffic back to the team's own
-Deployment, on the last verified revision, and the operator forgets the gate."""
+"""Deleting a gate mid-rollout hands the Service and the Deployment back to the
+team exactly as written (selector, replicas, template), with every request
+answered meanwhile, and the operator forgets the gate."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from rollout_helpers import (
+    GATED_SELECTOR,
+    TEAM_SELECTOR,
     GateWorld,
     Recorder,
     StartOperator,
@@ -16,6 +19,8 @@ from rollout_helpers import (
     metric_samples,
     metric_value,
     pod_version,
+    step_endpoints,
+    template_version,
     wait_until,
 )
 
@@ -25,13 +30,14 @@ REPLICAS = 4
 SPEC = gate_spec(traffic={"steps": [50, 100], "stepDuration": "10m", "progressDeadline": "90s"})
 
 
-def test_deleting_a_gate_mid_rollout_hands_traffic_back_on_the_stable_revision(
+def test_deleting_a_gate_mid_rollout_hands_service_and_deployment_back_as_written(
     world: GateWorld, start_operator: StartOperator
 ) -> None:
     world.apply(chat_deployment(version="v1", replicas=REPLICAS), chat_service())
     operator = start_operator(world.namespace)
     world.apply(gate(SPEC))
     world.wait_phase("Idle", 60)
+    assert world.service_selector() == GATED_SELECTOR
     labels = {"namespace": world.namespace, "gate": "chat"}
     assert (
         metric_value(operator.metrics(), "deploymentgate_gate_phase", **labels, phase="Idle") == 1
@@ -47,8 +53,10 @@ def test_deleting_a_gate_mid_rollout_hands_traffic_back_on_the_stable_revision(
     metrics = operator.metrics()
     assert metric_value(metrics, "deploymentgate_gate_phase", **labels, phase="Progressing") == 1
     assert metric_value(metrics, "deploymentgate_canary_weight_percent", **labels) == 50
-    world.wait_endpoints(10, v1=2, v2=2)
+    world.wait_endpoints(10, **step_endpoints(REPLICAS, 50))
 
+    written = world.deployment("chat")
+    assert written is not None
     recorder = Recorder(world, requests=5, interval=0.2).start()
     world.kubectl("delete", "deploymentgate", "chat", "--wait=false")
 
@@ -62,21 +70,24 @@ def test_deleting_a_gate_mid_rollout_hands_traffic_back_on_the_stable_revision(
     wait_until(gate_gone, 60, describe=world.diagnostics, what="the gate's finalizer done")
     recorder.stop()
 
+    # Exactly as the team wrote them: the template they last applied (v2), their
+    # replica count, their selector; nothing of the gate's left.
     target = world.deployment("chat")
     assert target is not None
-    env = target["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {"name": "APP_VERSION", "value": "v1"} in env, "the unverified v2 template stayed"
+    assert target["spec"]["template"] == written["spec"]["template"]
+    assert template_version(target) == "v2"
     assert target["spec"]["replicas"] == REPLICAS
-    assert world.deployment("chat-primary") is None
+    assert world.service_selector() == TEAM_SELECTOR
+    assert world.serving_deployments() == []
     assert world.deployment("chat-verify") is None
     wait_until(
-        lambda: {pod_version(p) for p in world.pods()} == {"v1"},
+        lambda: {pod_version(p) for p in world.pods()} == {"v2"},
         30,
         describe=world.diagnostics,
-        what="only v1 pods",
+        what="only the team's own (v2) pods",
     )
-    world.wait_endpoints(v1=REPLICAS)
-    assert world.traffic(40) == Counter(v1=40)
+    world.wait_endpoints(v2=REPLICAS)
+    assert world.traffic(40) == Counter(v2=40)
     during = recorder.served()
     assert sum(during.values()) >= 20 and set(during) <= {"v1", "v2"}, (
         f"requests failed while traffic was handed back: {during} {recorder.errors}"

@@ -14,6 +14,7 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
+    step_endpoints,
     wait_until,
 )
 
@@ -124,4 +125,8 @@ def test_kubectl_get_and_describe_show_phase_weight_probe_numbers_and_events(
     ):
         assert reason in reasons, text
     shifted = [e["Message"] for e in events if e.get("Reason") == "TrafficShifted"]
-    assert shifted == [f"50% of traffic on revision {revision} (1 of 2 pods)"], shifted
+    pods = step_endpoints(2, 50)
+    total = sum(pods.values())
+    assert shifted == [f"50% of traffic on revision {revision} ({pods['v2']} of {total} pods)"], (
+        shifted
+    )

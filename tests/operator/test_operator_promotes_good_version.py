@@ -1,6 +1,7 @@
 """A good new version, end to end: verified at 0% traffic, stepped 25 -> 50 -> 100
-through the Service, promoted onto the primary. Traffic is measured where users
-meet it: the Service's EndpointSlices and requests through the service proxy."""
+through the Service, promoted without restarting the pods that serve it. Traffic
+is measured where users meet it: the Service's EndpointSlices and requests
+through the service proxy."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 from rollout_helpers import (
+    GATED_SELECTOR,
     GateWorld,
     GiveUp,
     StartOperator,
@@ -20,10 +22,13 @@ from rollout_helpers import (
     history_reasons,
     metric_samples,
     metric_value,
+    pod_version,
+    step_endpoints,
+    template_version,
     wait_until,
 )
 
-from deploymentgate.k8s.builders import ROLE_LABEL, ROLE_VERIFY
+from deploymentgate.k8s.builders import ROLE_LABEL, ROLE_SERVING, ROLE_VERIFY
 
 REPLICAS = 4
 STEPS = [25, 50, 100]
@@ -53,6 +58,15 @@ def sample_while_verifying(world: GateWorld) -> tuple[Counter[str], set[str]]:
         elif {before, after} - {None, "Idle", "Verifying"}:
             break  # verification is over
     return seen, direct
+
+
+def serving_pods(world: GateWorld, version: str) -> set[str]:
+    """Names of the live pods of the gate's serving Deployments running `version`."""
+    return {
+        p["metadata"]["name"]
+        for p in world.pods()
+        if p["metadata"]["labels"].get(ROLE_LABEL) == ROLE_SERVING and pod_version(p) == version
+    }
 
 
 def _is_verification_pod(pod: dict[str, Any]) -> bool:
@@ -96,9 +110,12 @@ def test_good_version_is_verified_stepped_through_the_service_and_promoted(
     operator = start_operator(world.namespace)
     world.apply(gate(SPEC))
 
-    world.wait_phase("Idle", 60)
+    idle = world.wait_phase("Idle", 60)
     assert world.replicas("chat") == 0
-    assert world.replicas("chat-primary") == REPLICAS
+    # v1 now runs in the gate's own `chat-<revision>`, the only pods the Service selects.
+    assert world.serving_versions() == {"v1": REPLICAS}
+    assert world.serving_of(idle["stableRevision"]) is not None
+    assert world.service_selector() == GATED_SELECTOR
     world.wait_endpoints(v1=REPLICAS)
     assert world.traffic(40) == Counter(v1=40)
 
@@ -109,10 +126,10 @@ def test_good_version_is_verified_stepped_through_the_service_and_promoted(
     # ... while the new revision was up and answering, just not to users.
     assert verification_answers == {"v2"}, verification_answers
 
+    v2_pods: set[str] = set()
     for index, weight in enumerate(STEPS):
         wait_step(world, index, weight)
-        canary = REPLICAS * weight // 100
-        world.wait_endpoints(5, v1=REPLICAS - canary, v2=canary)
+        world.wait_endpoints(5, **step_endpoints(REPLICAS, weight))
         counts = world.traffic(60)
         status = world.status()
         assert status.get("step") == index and status.get("phase") == "Progressing", (
@@ -122,16 +139,26 @@ def test_good_version_is_verified_stepped_through_the_service_and_promoted(
         assert abs(share(counts, "v2") - weight / 100) <= 0.12, f"at {weight}%: {counts}"
         if weight < 100:
             assert counts["v1"] and counts["v2"], f"both versions should serve at {weight}%"
+        v2_pods = serving_pods(world, "v2")
 
     status = world.wait_phase("Promoted", 60)
-    primary = world.deployment("chat-primary")
-    assert primary is not None
-    env = primary["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {"name": "APP_VERSION", "value": "v2"} in env
+    serving = world.serving_of(status["revision"])
+    assert serving is not None and template_version(serving) == "v2"
     assert world.replicas("chat") == 0
     assert status["canaryWeight"] == 100 and status["stableRevision"] == status["revision"]
     world.wait_endpoints(v2=REPLICAS)
     assert world.traffic(60) == Counter(v2=60)
+    # Promotion restarted nothing: the pods that served v2 at 100% still do, and
+    # the old stable's Deployment is gone.
+    promoted_pods = serving_pods(world, "v2")
+    assert promoted_pods == v2_pods and len(v2_pods) == REPLICAS, (v2_pods, promoted_pods)
+    wait_until(
+        lambda: world.serving_versions() == {"v2": REPLICAS},
+        30,
+        describe=world.diagnostics,
+        what="only the v2 serving Deployment left",
+    )
+    assert world.service_selector() == GATED_SELECTOR
 
     reasons = history_reasons(status)
     shifted = [h["message"] for h in status["history"] if h["reason"] == "TrafficShifted"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from rollout_helpers import (
+    TEAM_SELECTOR,
     GateWorld,
     StartOperator,
     assert_clean_log,
@@ -20,6 +21,8 @@ from rollout_helpers import (
     gate,
     gate_spec,
 )
+
+from deploymentgate.k8s.builders import SERVING_LABEL
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -184,7 +187,7 @@ def test_gates_the_schema_cannot_judge_are_marked_invalid_and_never_touch_traffi
         spec = copy.deepcopy(gate_spec())
         edit(spec)
         world.apply(gate(spec, name=name))
-    ghost = gate_spec(targetRef={"kind": "Deployment", "name": "ghost"})
+    ghost = gate_spec(targetRef={"kind": "Deployment", "name": "ghost"}, service="ghost")
     world.apply(gate(ghost, name="ghost"))
 
     for name, (_, field, says) in MARKED_INVALID.items():
@@ -205,8 +208,8 @@ def test_gates_the_schema_cannot_judge_are_marked_invalid_and_never_touch_traffi
     time.sleep(2)
     assert {n: _resource_version(world, n) for n in MARKED_INVALID} == versions
     assert world.replicas("chat") == 2
-    assert world.deployment("chat-primary") is None
-    assert world.deployment("chat-verify") is None
+    assert world.deployment_names() == ["chat"]
+    assert world.service_selector() == TEAM_SELECTOR
     assert sorted(p["metadata"]["name"] for p in world.pods()) == pods_before
 
     # The operator is still at work: the fixed gate resumes and adopts the Deployment;
@@ -222,7 +225,8 @@ def test_gates_the_schema_cannot_judge_are_marked_invalid_and_never_touch_traffi
         '{"spec": {"rollback": {"errorRate": {"threshold": "5%"}}}}',
     )
     status = fixed.wait_phase("Idle", 60, allowed={"Invalid", "Initializing"})
-    assert world.replicas("chat") == 0 and world.replicas("chat-primary") == 2
+    assert world.replicas("chat") == 0 and fixed.serving_versions() == {"v1": 2}
+    assert world.service_selector() == {**TEAM_SELECTOR, SERVING_LABEL: fixed.gate_name}
     assert "SpecValid" in [h["reason"] for h in status["history"]]
     assert operator.running
     assert_clean_log(operator)

@@ -14,6 +14,8 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
+    step_endpoints,
+    template_version,
     wait_until,
 )
 
@@ -67,7 +69,8 @@ def test_rollout_resumes_from_status_after_the_operator_is_killed_twice(
     second.kill()
 
     # Nobody is acting: traffic stays exactly where step 2 put it.
-    world.wait_endpoints(10, v1=2, v2=2)
+    at_step_two = step_endpoints(REPLICAS, 50)
+    world.wait_endpoints(10, **at_step_two)
     time.sleep(2)
     held = world.status()
     assert (held["phase"], held["step"], held["stepReadySince"]) == (
@@ -75,7 +78,7 @@ def test_rollout_resumes_from_status_after_the_operator_is_killed_twice(
         1,
         before["stepReadySince"],
     )
-    assert world.endpoint_versions() == Counter(v1=2, v2=2)
+    assert world.endpoint_versions() == Counter(at_step_two)
 
     third = start_operator(world.namespace)
     steps_seen: list[int] = []
@@ -102,10 +105,14 @@ def test_rollout_resumes_from_status_after_the_operator_is_killed_twice(
     assert reasons["RevisionDetected"] == 1 and reasons["VerificationStarted"] == 1, reasons
     assert reasons["Promoted"] == 1, reasons
 
-    primary = world.deployment("chat-primary")
-    assert primary is not None
-    env = primary["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {"name": "APP_VERSION", "value": "v2"} in env
+    serving = world.serving_of(status["revision"])
+    assert serving is not None and template_version(serving) == "v2"
+    wait_until(
+        lambda: world.serving_versions() == {"v2": REPLICAS},
+        30,
+        describe=world.diagnostics,
+        what="only the v2 serving Deployment left",
+    )
     world.wait_endpoints(v2=REPLICAS)
     assert world.traffic(40) == Counter(v2=40)
     assert third.running

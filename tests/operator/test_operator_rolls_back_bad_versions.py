@@ -3,8 +3,8 @@
 The four bad versions ship at once, each in its own namespace, under one
 operator watching all four (the scenarios overlap in time, so the module costs
 about as much as its slowest case). Each test then checks what users and
-on-call see: the gate RolledBack with the trigger named, the canary and the
-verification pods gone, every endpoint and every request back on v1, a
+on-call see: the gate RolledBack with the trigger named, the canary's serving
+Deployment and the verification pods gone, every endpoint and every request back on v1, a
 RolledBack Event, and the rollback counter labelled with the trigger.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from rollout_helpers import (
+    GATED_SELECTOR,
     ChartRbac,
     GateWorld,
     Recorder,
@@ -169,14 +170,16 @@ def test_bad_version_is_rolled_back_with_the_trigger_named_and_traffic_on_stable
             versions == {"v1"}
             and world.replicas("chat") == 0
             and world.deployment("chat-verify") is None
-            and world.replicas("chat-primary") == REPLICAS
+            and world.serving_versions() == {"v1": REPLICAS}
         )
 
     wait_until(stable_only, 30, describe=world.diagnostics, what="only v1 pods left")
     world.wait_endpoints(v1=REPLICAS)
     assert world.traffic(30) == Counter(v1=30)
+    assert world.service_selector() == GATED_SELECTOR
 
     recorder.stop()
+    assert recorder.samples, f"the recorder saw no traffic: {recorder.errors}"
     served = recorder.served()
     if bad.traffic_moves is False:
         assert BAD not in " ".join(served), f"{bad.mode} reached users: {served}"

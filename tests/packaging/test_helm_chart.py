@@ -213,6 +213,7 @@ NAMESPACED: Grants = {
     ("rollout.deploymentgate.dev", "deploymentgates/status", ""): {"patch"},
     ("apps", "deployments", ""): {"list", "watch", "create", "patch", "delete"},
     ("apps", "deployments/scale", ""): {"patch"},
+    ("", "services", ""): {"list", "watch", "patch"},
     ("", "pods", ""): {"list", "watch"},
     ("", "events", ""): {"create"},
 }

@@ -48,6 +48,9 @@ SCOPES: dict[str, tuple[Values, str]] = {
 }
 
 
+GOOD_IMAGE = "chat-backend:healthy"  # the image of chat_objects()' Deployment
+
+
 def api_server_403s(cluster: Sandbox) -> float:
     return operator_only_403s(cluster.kubectl("get", "--raw", "/metrics").stdout)
 
@@ -63,6 +66,11 @@ def promote_then_roll_back(cluster: Sandbox, namespace: str, bad_image: str) -> 
     wait_phase(
         cluster, namespace, "chat", "RolledBack", timeout=90, revision_not=promoted["revision"]
     )
+    # The team puts its last good image back, as it would after a rollback: the
+    # hand-back on deletion gives the Deployment back as written and waits for
+    # its pods to be ready before the Service selects them: with a template whose
+    # pods never get ready, the deletion waits until the team fixes it.
+    set_image(cluster, namespace, "chat", GOOD_IMAGE)
     return [e["reason"] for e in gate_events(cluster, namespace, "chat")]
 
 
@@ -86,7 +94,7 @@ def test_operator_under_the_charts_rbac_promotes_rolls_back_and_uses_every_rule(
     apply(cluster, namespace, chat_objects())  # its pods start while the operator does
     operator = operators.start("main", kubeconfig, install.operator_args, serves=[namespace])
     reasons = promote_then_roll_back(cluster, namespace, bad_image)
-    delete_gate(cluster, namespace, "chat")
+    delete_gate(cluster, namespace, "chat", timeout=60)
     operator.stop()  # its last calls (leaving the peering) are recorded too
 
     calls = api_recorder.calls()

@@ -1,29 +1,39 @@
 """Carry out the core's workload actions against the API server.
 
 Each action maps to one idempotent call; the core re-emits anything a crash
-or a failed call lost, so nothing here retries or remembers.
+or a failed call lost, so nothing here retries or remembers. The gate's own
+Deployments are found in the indexes at the moment of acting and written
+only with their uid and the gate's controller reference as preconditions
+(k8s/api.py): an object the gate does not own is never scaled, converged or
+deleted, whatever the action says.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
+from collections.abc import Mapping
 from typing import Any
 
+from deploymentgate.controller.observe import GateIdentity, identity, serving_deployments
+from deploymentgate.controller.workloads import DeploymentInfo
+from deploymentgate.controller.world import World
 from deploymentgate.core import (
     Action,
-    EnsurePrimary,
+    EnsureServing,
     EnsureVerification,
-    RemovePrimary,
+    GateService,
+    RemoveServing,
     RemoveVerification,
     RevertTarget,
-    ScaleCanary,
-    ScalePrimary,
+    ScaleServing,
+    ScaleTarget,
 )
-from deploymentgate.k8s.api import KubeApi
+from deploymentgate.k8s.api import KubeApi, NotFound, NotOwned
 from deploymentgate.k8s.builders import (
-    build_primary,
+    build_serving,
     build_verification,
-    primary_name,
+    serving_name,
+    serving_selector,
     verify_name,
 )
 
@@ -32,40 +42,78 @@ class Executor:
     def __init__(self, api: KubeApi) -> None:
         self.api = api
 
-    async def apply(
-        self, action: Action, *, gate: dict[str, Any], target: dict[str, Any] | None
-    ) -> None:
-        meta = gate["metadata"]
-        namespace = meta["namespace"]
-        target_name = gate["spec"]["targetRef"]["name"]
+    async def apply(self, action: Action, *, gate: Mapping[str, Any], world: World) -> None:
+        me = identity(gate)
+        target = _require(me.target, "spec.targetRef.name")
         match action:
-            case EnsurePrimary(revision=revision, template=template, replicas=replicas):
-                body = build_primary(
-                    gate, _require(target), dict(copy.deepcopy(template)), revision, replicas
+            case EnsureServing(revision=revision, template=template, replicas=replicas):
+                body = build_serving(gate, target, template, revision, replicas)
+                await self._ensure(me, world, body)
+            case ScaleServing(revision=revision, replicas=replicas):
+                info = _serving(me, world, revision)
+                if info is None:
+                    raise NotFound(404, f"gate {me.name} has no Deployment serving {revision}")
+                await self.api.scale_owned_deployment(
+                    me.namespace, info.name, replicas, uid=info.uid, gate_uid=me.uid
                 )
-                await self.api.apply_deployment(body)
-            case ScalePrimary(replicas=replicas):
-                await self.api.scale_deployment(namespace, primary_name(target_name), replicas)
-            case ScaleCanary(replicas=replicas):
-                await self.api.scale_deployment(namespace, target_name, replicas)
-            case RemovePrimary():
-                await self.api.delete_deployment(namespace, primary_name(target_name))
+            case RemoveServing(revision=revision):
+                info = _serving(me, world, revision)
+                if info is not None:  # already gone: done
+                    await self._delete(me, info)
+            case ScaleTarget(replicas=replicas):
+                await self.api.scale_deployment(me.namespace, target, replicas)
+            case GateService(gated=gated):
+                key, value = serving_selector(me.name)
+                service = _require(me.service, "spec.service")
+                await self.api.set_service_selector_key(
+                    me.namespace, service, key, value if gated else None
+                )
             case EnsureVerification(revision=revision, template=template, replicas=replicas):
-                body = build_verification(
-                    gate, _require(target), dict(copy.deepcopy(template)), revision, replicas
-                )
-                await self.api.apply_deployment(body)
+                body = build_verification(gate, target, template, revision, replicas)
+                await self._ensure(me, world, body)
             case RemoveVerification():
-                await self.api.delete_deployment(namespace, verify_name(target_name))
+                info = world.deployment(me.namespace, verify_name(target))
+                if info is not None:
+                    await self._delete(me, info)
             case RevertTarget(template=template):
-                await self.api.set_deployment_template(
-                    namespace, target_name, dict(copy.deepcopy(template))
-                )
+                await self.api.set_deployment_template(me.namespace, target, dict(template))
             case _:
                 raise TypeError(f"not a workload action: {action!r}")
 
+    async def _ensure(self, me: GateIdentity, world: World, body: dict[str, Any]) -> None:
+        """Create when absent; converge only an object this gate controls."""
+        name = body["metadata"]["name"]
+        existing = world.deployment(me.namespace, name)
+        if existing is None:
+            await self.api.create_deployment(body)
+            return
+        _check_owned(me, existing)
+        await self.api.converge_owned_deployment(body, uid=existing.uid, gate_uid=me.uid)
 
-def _require(target: dict[str, Any] | None) -> dict[str, Any]:
-    if target is None:
-        raise LookupError("the target Deployment is gone; cannot build from it")
-    return target
+    async def _delete(self, me: GateIdentity, info: DeploymentInfo) -> None:
+        _check_owned(me, info)
+        with contextlib.suppress(NotFound):  # gone already: what was asked
+            await self.api.delete_owned_deployment(me.namespace, info.name, uid=info.uid)
+
+
+def _serving(me: GateIdentity, world: World, revision: str) -> DeploymentInfo | None:
+    """The owned Deployment whose template hashes to `revision` (its name is a
+    convention; its template is its identity)."""
+    _, serving = serving_deployments(me, world)
+    info = serving.get(revision)
+    if info is None and me.target is not None:
+        named = world.deployment(me.namespace, serving_name(me.target, revision))
+        if named is not None and named.owned_by(me.uid):
+            return named
+    return info
+
+
+def _check_owned(me: GateIdentity, info: DeploymentInfo) -> None:
+    if not info.owned_by(me.uid):
+        raise NotOwned(f"Deployment {info.name} exists and is not owned by gate {me.name}")
+
+
+def _require(value: str | None, field: str) -> str:
+    if value is None:
+        raise LookupError(f"{field} is not set; nothing to act on")
+    return value

@@ -13,11 +13,20 @@ from typing import Any
 import kopf
 
 from deploymentgate.controller.context import OperatorContext
-from deploymentgate.controller.pods import PodInfo, summarize_pod
+from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
 from deploymentgate.controller.reconcile import GateReconciler
-from deploymentgate.controller.workloads import DeploymentInfo, summarize_deployment
-from deploymentgate.k8s.api import Conflict
-from deploymentgate.models import API_GROUP, API_VERSION, PLURAL, Phase
+from deploymentgate.controller.workloads import (
+    DeploymentInfo,
+    GateRef,
+    ServiceInfo,
+    gate_claims,
+    summarize_deployment,
+    summarize_service,
+)
+from deploymentgate.controller.world import World
+from deploymentgate.k8s.api import ApiError, Conflict, NotOwned
+from deploymentgate.k8s.builders import controller_uid
+from deploymentgate.models import API_GROUP, API_VERSION, KIND, PLURAL, Phase
 
 log = logging.getLogger(__name__)
 registry = kopf.OperatorRegistry()
@@ -60,26 +69,89 @@ def login(memo: Any, **kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 # -- indexes: the world as the gates need it, kept by kopf's watches ----------
+#
+# Each index is keyed for the lookups a pass makes (World): nothing is copied
+# or scanned per pass. async: kopf runs sync handlers in worker threads, and
+# the wake-ups below are asyncio.Events, which only the loop's thread may set.
 
 
-# async: kopf runs sync handlers in worker threads, and the wakeup below is an
-# asyncio.Event, which only the event loop's thread may set.
 @kopf.index("apps", "v1", "deployments", registry=registry)
 async def deployments_idx(
     namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
 ) -> dict[tuple[str, str], DeploymentInfo]:
-    memo.wake_namespace(namespace or "")
-    return {(namespace or "", name): summarize_deployment(dict(body))}
+    ns = namespace or ""
+    info = summarize_deployment(body)
+    memo.wake_interested("deployment", ns, name)
+    owner = _controller_name(body)
+    if owner is not None:
+        memo.wake(ns, owner)
+    return {(ns, name): info}
+
+
+@kopf.index("apps", "v1", "deployments", registry=registry)
+async def owned_idx(body: kopf.Body, name: str, **_: Any) -> dict[str, str]:
+    """gate uid -> names of the Deployments that gate controls."""
+    uid = controller_uid(body.metadata)
+    return {uid: name} if uid else {}
+
+
+@kopf.index("", "v1", "services", registry=registry)
+async def services_idx(
+    namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
+) -> dict[tuple[str, str], ServiceInfo]:
+    ns = namespace or ""
+    memo.wake_interested("service", ns, name)
+    return {(ns, name): summarize_service(body)}
 
 
 @kopf.index("", "v1", "pods", registry=registry)
-def pods_idx(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, PodInfo]:
-    return {(namespace or ""): summarize_pod(dict(body))}
+async def pods_idx(
+    namespace: str | None, body: kopf.Body, memo: Any, **_: Any
+) -> dict[tuple[str, str], PodInfo]:
+    """Only pods carrying a gate's label: the team's other pods cost nothing."""
+    gate = gate_of(dict(body.metadata.labels))
+    if gate is None:
+        return {}
+    ns = namespace or ""
+    memo.wake_interested("pods", ns, gate)
+    return {(ns, gate): summarize_pod(dict(body))}
 
 
 @kopf.index(*GATES, registry=registry)
-def gates_idx(namespace: str | None, name: str, status: kopf.Status, **_: Any) -> dict[Any, Any]:
+async def gates_idx(
+    namespace: str | None, name: str, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
     return {(namespace or "", name): dict(status)}
+
+
+@kopf.index(*GATES, registry=registry)
+async def claims_idx(
+    namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
+) -> dict[tuple[str, str, str], GateRef]:
+    """The Deployment and Service each gate names, for "one gate per Deployment"."""
+    claims = gate_claims(namespace or "", body)
+    for kind, ns, claimed in claims:  # a gate came or went: the others look again
+        memo.wake_interested(kind, ns, claimed, besides=(ns, name))
+    return claims
+
+
+def _controller_name(body: kopf.Body) -> str | None:
+    for ref in body.metadata.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == KIND:
+            return str(ref.get("name"))
+    return None
+
+
+def world_of(kwargs: Mapping[str, Any]) -> World:
+    """Lookups into the live indexes (nothing copied)."""
+    return World(
+        deployments=kwargs["deployments_idx"],
+        owned=kwargs["owned_idx"],
+        services=kwargs["services_idx"],
+        pods=kwargs["pods_idx"],
+        gates=kwargs["gates_idx"],
+        claims=kwargs["claims_idx"],
+    )
 
 
 # -- one loop per gate --------------------------------------------------------
@@ -92,20 +164,9 @@ def _reconciler(memo: OperatorContext, namespace: str, name: str) -> GateReconci
     return memo.reconcilers[key]
 
 
-def _snapshot(index: kopf.Index[Any, Any]) -> dict[Any, Any]:
-    return {key: next(iter(store)) for key, store in index.items() if len(store)}
-
-
-def _world(
-    kwargs: dict[str, Any], namespace: str
-) -> tuple[dict[tuple[str, str], DeploymentInfo], list[PodInfo], dict[tuple[str, str], Any]]:
-    """Deployments, this namespace's pods and all gates' statuses, from kopf's indexes."""
-    pods: kopf.Index[str, PodInfo] = kwargs["pods_idx"]
-    return (
-        _snapshot(kwargs["deployments_idx"]),
-        list(pods.get(namespace, [])),
-        _snapshot(kwargs["gates_idx"]),
-    )
+def _forget(memo: OperatorContext, namespace: str, name: str) -> None:
+    memo.reconcilers.pop((namespace, name), None)
+    memo.set_interest((namespace, name), ())
 
 
 @kopf.daemon(*GATES, registry=registry, cancellation_timeout=10)
@@ -125,7 +186,7 @@ async def gate_loop(
         wakeup.clear()
         delay = IDLE_TICK
         try:
-            decision = await reconciler.reconcile(body, *_world(kwargs, ns))
+            decision = await reconciler.reconcile(body, world_of(kwargs))
             memo.metrics.reconciled()
             if decision.status.phase in ACTIVE or decision.operations:
                 delay = tick
@@ -134,17 +195,22 @@ async def gate_loop(
         except Conflict:
             memo.metrics.reconcile_failed("conflict")
             delay = tick
+        except (ApiError, NotOwned) as exc:  # the API server's answer says it all
+            memo.metrics.reconcile_failed(type(exc).__name__)
+            log.error("reconcile of %s/%s failed: %s", ns, name, exc)
+            delay = max(tick, 2.0)
         except Exception as exc:  # never let one gate's trouble stop its loop
             memo.metrics.reconcile_failed(type(exc).__name__)
             log.exception("reconcile of %s/%s failed", ns, name)
             delay = max(tick, 2.0)
+        memo.set_interest((ns, name), reconciler.interest())
         await _sleep(delay, wakeup, stopped)
         if stopped:
             break
-    if stopped.reason is not None and "deletion" in str(stopped.reason).lower():
-        return
+    if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
+        return  # the deletion handler hands traffic back with this reconciler
     await reconciler.aclose()
-    memo.reconcilers.pop((ns, name), None)
+    _forget(memo, ns, name)
 
 
 async def _sleep(delay: float, wakeup: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
@@ -179,14 +245,20 @@ async def gate_deleted(
     deadline = asyncio.get_running_loop().time() + HAND_BACK_WAIT
     gate: Mapping[str, Any] = body
     while True:
-        decision = await reconciler.reconcile(gate, *_world(kwargs, ns), deleting=True)
-        if decision.deletion_complete:
-            break
+        try:
+            decision = await reconciler.reconcile(gate, world_of(kwargs), deleting=True)
+            if decision.deletion_complete:
+                break
+        except Conflict:
+            memo.metrics.reconcile_failed("conflict")
+        except (ApiError, NotOwned) as exc:  # retried below, as a pass of the loop would
+            memo.metrics.reconcile_failed(type(exc).__name__)
+            log.error("hand-back of %s/%s: %s", ns, name, exc)
         if asyncio.get_running_loop().time() > deadline:
             raise kopf.TemporaryError("still handing traffic back to the Deployment", delay=5)
         await asyncio.sleep(memo.options.tick)
         gate = await memo.api.get_gate(ns, name)  # this handler's body is a snapshot
     await reconciler.aclose()
-    memo.reconcilers.pop((ns, name), None)
+    _forget(memo, ns, name)
     memo.wakeups.pop((ns, name), None)
     memo.metrics.forget(ns, name)

@@ -6,11 +6,18 @@ gates' worth of pods stays cheap in memory.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from deploymentgate.k8s.builders import GATE_LABEL, REVISION_LABEL, ROLE_LABEL, ROLE_VERIFY
+from deploymentgate.k8s.builders import (
+    GATE_LABEL,
+    REVISION_LABEL,
+    ROLE_LABEL,
+    ROLE_SERVING,
+    ROLE_VERIFY,
+)
 
 
 @dataclass(frozen=True)
@@ -75,26 +82,42 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def verification_pods(pods: list[PodInfo], gate: str, revision: str) -> list[PodInfo]:
+def gate_of(labels: dict[str, str]) -> str | None:
+    """The gate label value a pod carries (the pods index is keyed by it)."""
+    return labels.get(GATE_LABEL)
+
+
+def _ours(pod: PodInfo, *, gate: str, role: str, revision: str, deployment: str) -> bool:
+    """Selected by our labels AND run by a ReplicaSet of the gate's own Deployment
+    (`<deployment>-<hash>`): a pod that merely copies our labels is never probed."""
+    return (
+        not pod.deleting
+        and pod.labels.get(GATE_LABEL) == gate
+        and pod.labels.get(ROLE_LABEL) == role
+        and pod.labels.get(REVISION_LABEL) == revision
+        and pod.owner is not None
+        and pod.owner.startswith(f"{deployment}-")
+        and "-" not in pod.owner[len(deployment) + 1 :]
+    )
+
+
+def verification_pods(
+    pods: Iterable[PodInfo], *, gate: str, revision: str, deployment: str
+) -> list[PodInfo]:
+    """Pods of `<target>-verify` (named `deployment`) running `revision`."""
     return [
         p
         for p in pods
-        if not p.deleting
-        and p.labels.get(GATE_LABEL) == gate
-        and p.labels.get(ROLE_LABEL) == ROLE_VERIFY
-        and p.labels.get(REVISION_LABEL) == revision
+        if _ours(p, gate=gate, role=ROLE_VERIFY, revision=revision, deployment=deployment)
     ]
 
 
-def canary_pods(pods: list[PodInfo], target: str) -> list[PodInfo]:
-    """Pods of the user's own Deployment: their ReplicaSet is `<target>-<hash>`."""
-    prefix = f"{target}-"
+def canary_pods(
+    pods: Iterable[PodInfo], *, gate: str, revision: str, deployment: str
+) -> list[PodInfo]:
+    """Pods of the gate's serving Deployment of the revision under test."""
     return [
         p
         for p in pods
-        if not p.deleting
-        and ROLE_LABEL not in p.labels
-        and p.owner is not None
-        and p.owner.startswith(prefix)
-        and "-" not in p.owner[len(prefix) :]
+        if _ours(p, gate=gate, role=ROLE_SERVING, revision=revision, deployment=deployment)
     ]

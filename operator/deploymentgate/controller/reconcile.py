@@ -1,14 +1,17 @@
 """One reconcile pass of one gate: observe, decide, write status, act, tell.
 
-Order matters and follows Argo Rollouts: the status is written once, with a
-conflict check; only after it lands are workloads changed and Events
-recorded, so a lost race (409) repeats nothing and emits nothing twice.
+The status is written once, with a conflict check, before anything is
+changed; only after it lands are workloads changed and Events recorded, so a
+lost race (409) repeats nothing and emits nothing twice. When an action
+fails, the pass still records its Events and metrics (the status already
+says what happened), then reports the error.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -16,15 +19,16 @@ import kopf
 from pydantic import ValidationError
 
 from deploymentgate.controller.executor import Executor
+from deploymentgate.controller.observe import GateIdentity, identity, observe, serving_deployments
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.probing import GateProber
 from deploymentgate.controller.triggers import trigger_label
-from deploymentgate.controller.workloads import DeploymentInfo, summarize_deployment
+from deploymentgate.controller.workloads import summarize_deployment, summarize_service
+from deploymentgate.controller.world import World
 from deploymentgate.core import (
     APPROVED_BY_ANNOTATION,
     APPROVED_REVISION_ANNOTATION,
     Decision,
-    Observations,
     ProbeWorkload,
     Reason,
     RecordEvent,
@@ -36,15 +40,14 @@ from deploymentgate.core import (
     status_patch,
 )
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
-from deploymentgate.k8s.builders import primary_name, verify_name
+from deploymentgate.k8s.builders import GATE_LABEL, serving_name, verify_name
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_status
-from deploymentgate.observations import WorkloadState
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-ABSENT = WorkloadState(exists=False)
+Interest = tuple[str, str, str]  # ("deployment"|"service"|"pods", namespace, name)
 
 
 def spec_error(raw: Any) -> tuple[GateSpec | None, str | None]:
@@ -71,20 +74,19 @@ class GateReconciler:
         self.clock = clock
         self.prober = GateProber(namespace, name, metrics)
         self.executor = Executor(api)
+        self._interest: frozenset[Interest] = frozenset()
+
+    def interest(self) -> frozenset[Interest]:
+        """The objects whose changes should wake this gate (as of its last pass)."""
+        return self._interest
 
     async def reconcile(
-        self,
-        body: Mapping[str, Any],
-        deployments: Mapping[tuple[str, str], DeploymentInfo],
-        pods: list[PodInfo],
-        gates: Mapping[tuple[str, str], dict[str, Any]],
-        *,
-        deleting: bool = False,
+        self, body: Mapping[str, Any], world: World, *, deleting: bool = False
     ) -> Decision:
         gate = _plain(body)
-        deployments = await self._confirm_target(gate, deployments)
+        world = await self._confirm(identity(gate), world, parse_status_safe(gate.get("status")))
         for attempt in range(3):
-            decision, probes = self._decide(gate, deployments, gates, deleting)
+            decision, probes = self._decide(gate, world, deleting)
             stored = gate.get("status") or {}
             patch = _with_unstored(
                 status_patch(parse_status_safe(stored), decision.status), stored, decision
@@ -105,89 +107,107 @@ class GateReconciler:
                 gate = await self.api.get_gate(self.namespace, self.name)
             except NotFound:
                 return decision
-        await self._act(gate, decision, deployments, pods)
+        await self._act(gate, decision, world)
         return decision
 
-    async def _confirm_target(
-        self, gate: dict[str, Any], deployments: Mapping[tuple[str, str], DeploymentInfo]
-    ) -> Mapping[tuple[str, str], DeploymentInfo]:
-        """Never call a Deployment missing on the index's word alone.
+    async def _confirm(self, me: GateIdentity, world: World, status: GateStatus) -> World:
+        """Never call the target, the Service or the stable revision's serving
+        Deployment missing on the index's word alone.
 
-        kopf's indexes can lag (a standby that just took over, a slow list), and
-        "target missing" blocks the rollout; one live read settles it.
+        kopf's indexes can lag (a standby that just took over re-lists while
+        it already acts), and "missing" stops or reshapes the rollout; one live
+        read settles it.
         """
-        target = _target_name(gate)
-        key = (self.namespace, target or "")
-        if target is None or key in deployments:
-            return deployments
-        live = await self.api.find_deployment(self.namespace, target)
-        if live is None:
-            return deployments
-        return {**deployments, key: summarize_deployment(live)}
+        stable = status.stable_revision
+        if stable and me.target and stable not in serving_deployments(me, world)[1]:
+            selector = f"{GATE_LABEL}={me.label}"
+            for body in await self.api.list_deployments(me.namespace, selector):
+                world = world.with_live(summarize_deployment(body))
+        if me.target and world.deployment(me.namespace, me.target) is None:
+            try:
+                live = await self.api.read_deployment(me.namespace, me.target)
+                world = world.with_live(summarize_deployment(live))
+            except NotFound:
+                pass
+        if me.service and world.service(me.namespace, me.service) is None:
+            try:
+                service = await self.api.read_service(me.namespace, me.service)
+                world = world.with_live(summarize_service(service))
+            except NotFound:
+                pass
+        return world
 
     def _decide(
-        self,
-        gate: dict[str, Any],
-        deployments: Mapping[tuple[str, str], DeploymentInfo],
-        gates: Mapping[tuple[str, str], dict[str, Any]],
-        deleting: bool,
+        self, gate: dict[str, Any], world: World, deleting: bool
     ) -> tuple[Decision, tuple[Any, ...]]:
         spec, error = spec_error(gate.get("spec"))
         status = parse_status_safe(gate.get("status"))
         meta = gate["metadata"]
         annotations = meta.get("annotations") or {}
-        target = _target_name(gate)
+        me = identity(gate)
+        self._interest = _interest_of(me, status)
         probes = tuple(self.prober.drain())
-        obs = Observations(
-            target=_state(deployments, self.namespace, target),
-            primary=_state(deployments, self.namespace, primary_name(target)) if target else ABSENT,
-            verification=(
-                _state(deployments, self.namespace, verify_name(target)) if target else ABSENT
-            ),
+        obs = replace(
+            observe(me, world, status),
             probes=probes,
             probing=self.prober.plan,
             generation=meta.get("generation"),
             deleting=deleting,
+            deleting_since=_timestamp(meta.get("deletionTimestamp")) if deleting else None,
             spec_error=error,
             approved_by=parse_approvers(annotations.get(APPROVED_BY_ANNOTATION)),
             approved_revision=annotations.get(APPROVED_REVISION_ANNOTATION),
-            required_gates=_required(spec, gates, self.namespace),
+            required_gates=_required(spec, world, self.namespace),
         )
         return decide(spec, status, obs, self.clock()), probes
 
-    async def _act(
-        self,
-        gate: dict[str, Any],
-        decision: Decision,
-        deployments: Mapping[tuple[str, str], DeploymentInfo],
-        pods: list[PodInfo],
-    ) -> None:
+    async def _act(self, gate: dict[str, Any], decision: Decision, world: World) -> None:
+        """Carry out the operations in order; stop at the first that fails, but
+        record the pass's metrics and Events (the status already holds them)
+        before reporting that failure."""
         spec, _ = spec_error(gate.get("spec"))
-        target_name = _target_name(gate)
-        target = deployments.get((self.namespace, target_name or ""))
+        failure: Exception | None = None
         for action in decision.operations:
-            if isinstance(action, StartProbes):
-                if spec is not None:
-                    self.prober.start(spec, action.run)
-            elif isinstance(action, StopProbes):
-                self.prober.stop()
-            else:
-                await self.executor.apply(action, gate=gate, target=target.body if target else None)
-        self._point_prober(target_name or "", pods)
-        before = parse_status_safe(gate.get("status"))
-        self._observe(before, decision)
+            try:
+                if isinstance(action, StartProbes):
+                    if spec is not None:
+                        self.prober.start(spec, action.run)
+                elif isinstance(action, StopProbes):
+                    self.prober.stop()
+                else:
+                    await self.executor.apply(action, gate=gate, world=world)
+            except Exception as exc:
+                failure = exc
+                log.warning(
+                    "%s/%s: %s failed: %s", self.namespace, self.name, type(action).__name__, exc
+                )
+                break
+        self._point_prober(identity(gate), world)
+        self._observe(parse_status_safe(gate.get("status")), decision)
         for event in decision.events:
             _post_event(gate, event)
+        if failure is not None:
+            raise failure
 
-    def _point_prober(self, target: str, pods: list[PodInfo]) -> None:
+    def _point_prober(self, me: GateIdentity, world: World) -> None:
+        """Aim the probes at the pods under test, read afresh from the index on
+        every probe round (the pods come and go between passes)."""
         plan = self.prober.plan
-        if plan is None:
+        if plan is None or me.target is None:
             return
-        if plan.workload is ProbeWorkload.VERIFICATION:
-            chosen = verification_pods(pods, self.name, plan.revision)
-        else:
-            chosen = canary_pods(pods, target)
-        self.prober.sync_targets(lambda: chosen)
+        revision, target = plan.revision, me.target
+
+        def pods() -> list[PodInfo]:
+            ours = world.pods_of(me.namespace, me.label)
+            if plan.workload is ProbeWorkload.VERIFICATION:
+                return verification_pods(
+                    ours, gate=me.label, revision=revision, deployment=verify_name(target)
+                )
+            serving = serving_deployments(me, world)[1].get(revision)
+            name = serving.name if serving is not None else serving_name(target, revision)
+            return canary_pods(ours, gate=me.label, revision=revision, deployment=name)
+
+        self.prober.sync_targets(pods)
 
     def _observe(self, before: GateStatus, decision: Decision) -> None:
         after = decision.status
@@ -195,10 +215,32 @@ class GateReconciler:
         if after.phase is not None and after.phase != before.phase:
             self.metrics.transition(self.namespace, self.name, after.phase)
         if any(e.reason is Reason.ROLLED_BACK for e in decision.events):
-            self.metrics.rollback(self.namespace, self.name, trigger_label(after.rollback_reason))
+            self.metrics.rollback(self.namespace, self.name, _trigger(after))
 
     async def aclose(self) -> None:
         await self.prober.aclose()
+
+
+def _trigger(status: GateStatus) -> str:
+    """The rollback's trigger as a metric label: the typed status field when the
+    model has one, else read from the reason (controller/triggers.py)."""
+    typed = getattr(status, "rollback_trigger", None)
+    if typed is not None:
+        return str(getattr(typed, "value", typed))
+    return trigger_label(status.rollback_reason)
+
+
+def _interest_of(me: GateIdentity, status: GateStatus) -> frozenset[Interest]:
+    keys: set[Interest] = {("pods", me.namespace, me.label)}
+    if me.target:
+        keys.add(("deployment", me.namespace, me.target))
+        keys.add(("deployment", me.namespace, verify_name(me.target)))
+        for revision in (status.revision, status.stable_revision, status.verified_revision):
+            if revision:
+                keys.add(("deployment", me.namespace, serving_name(me.target, revision)))
+    if me.service:
+        keys.add(("service", me.namespace, me.service))
+    return frozenset(keys)
 
 
 def parse_status_safe(raw: Any) -> GateStatus:
@@ -222,6 +264,16 @@ def _with_unstored(
     return {**missing, **(patch or {})}
 
 
+def _timestamp(value: Any) -> datetime | None:
+    """An API timestamp ("2026-11-29T21:00:00Z"), or None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": body.get("apiVersion"),
@@ -232,28 +284,12 @@ def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _target_name(gate: Mapping[str, Any]) -> str | None:
-    spec = gate.get("spec") or {}
-    ref = spec.get("targetRef") if isinstance(spec, dict) else None
-    name = ref.get("name") if isinstance(ref, dict) else None
-    return name if isinstance(name, str) and name else None
-
-
-def _state(
-    deployments: Mapping[tuple[str, str], DeploymentInfo], namespace: str, name: str | None
-) -> WorkloadState:
-    info = deployments.get((namespace, name or ""))
-    return info.state if info else ABSENT
-
-
-def _required(
-    spec: GateSpec | None, gates: Mapping[tuple[str, str], dict[str, Any]], namespace: str
-) -> dict[str, GateStatus | None]:
+def _required(spec: GateSpec | None, world: World, namespace: str) -> dict[str, GateStatus | None]:
     out: dict[str, GateStatus | None] = {}
     for req in spec.requires if spec else []:
         ns, _, name = req.gate.rpartition("/")
-        raw = gates.get((ns or namespace, name))
-        out[req.gate] = parse_status_safe(raw) if raw is not None else None
+        raw = world.gate_status(ns or namespace, name)
+        out[req.gate] = parse_status_safe(dict(raw)) if raw is not None else None
     return out
 
 

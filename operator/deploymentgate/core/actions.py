@@ -125,6 +125,7 @@ class Reason(StrEnum):
     TARGET_MISSING = "TargetMissing"
     NAME_CONFLICT = "NameConflict"
     ALREADY_GATED = "AlreadyGated"
+    HANDED_BACK_STABLE = "HandedBackStable"
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,12 @@ from deploymentgate.core.actions import (
     Action,
     RecordEvent,
     RemoveVerification,
-    ScalePrimary,
     StopProbes,
 )
 from deploymentgate.core.conditions import derive
 from deploymentgate.core.deletion import hand_back
 from deploymentgate.core.inputs import Observations
-from deploymentgate.core.plan import plan
+from deploymentgate.core.plan import plan, serving_actions
 from deploymentgate.core.run import Run
 from deploymentgate.models import GateSpec, GateStatus, Phase, Router
 
@@ -72,20 +71,39 @@ def decide(spec: GateSpec | None, status: GateStatus, obs: Observations, now: da
         return _finish(run, actions, deletion_complete=complete)
     if obs.generation is not None:
         run.set(observed_generation=obs.generation)
+    # The gate's own spec error comes first: several invalid gates naming one
+    # Deployment each say what is wrong with their own spec, not who holds it.
     error = obs.spec_error or _unsupported(spec)
     if spec is None or error:
         phases.invalid(run, error or "spec: missing or unreadable")
-        return _finish(run, [StopProbes()] if obs.probing is not None else [])
+        return _finish(run, _hands_off(run))
+    if obs.held_by is not None:
+        phases.held(run, obs.held_by)
+        return _finish(run, _hands_off(run))
     if run.status.phase is Phase.INVALID:
-        phases.resume(run, "SpecValid", "spec is valid again; resuming")
+        if run.status.message.startswith(phases.ALREADY_GATED):
+            phases.resume(run, "Released", "no other gate holds the Deployment now; resuming")
+        else:
+            phases.resume(run, "SpecValid", "spec is valid again; resuming")
     run.set(target=spec.target_ref.name)
+    if obs.conflicts:
+        phases.conflicted(run, obs.conflicts)
+        return _finish(run, _hands_off(run))
     if not obs.target.exists:
         phases.target_missing(run)
         return _finish(run, _target_missing_actions(run))
     if run.status.phase is Phase.BLOCKED and run.status.resume_phase is not None:
-        phases.resume(run, "TargetFound", f"Deployment {spec.target_ref.name} found; resuming")
+        if run.status.message.startswith(phases.NAME_CONFLICT):
+            phases.resume(run, "ConflictResolved", "name conflict resolved; resuming")
+        else:
+            phases.resume(run, "TargetFound", f"Deployment {spec.target_ref.name} found; resuming")
     _settle(run)
     return _finish(run, plan(run))
+
+
+def _hands_off(run: Run) -> list[Action]:
+    """Touch nothing; only probing stops (it acts on nothing)."""
+    return [StopProbes()] if run.obs.probing is not None else []
 
 
 MAX_TRANSITIONS = 4
@@ -98,6 +116,8 @@ def _settle(run: Run) -> None:
     at once. Deciding again on the result then changes nothing.
     """
     for _ in range(MAX_TRANSITIONS):
+        if phases.unverified(run):
+            return  # this pass only says why: verification starts on the next one
         before = _position(run.status)
         _dispatch(run)
         if _position(run.status) == before:
@@ -137,15 +157,14 @@ def _unsupported(spec: GateSpec | None) -> str | None:
 
 
 def _target_missing_actions(run: Run) -> list[Action]:
-    """No Deployment, so no canary: everything runs on the primary (if any).
+    """No Deployment: everything on the stable revision at full size.
 
-    Probes and verification pods stop; the primary is restored to the full
-    replica count so that it carries all traffic at full capacity.
+    Probes and verification pods stop; the stable's serving Deployment is
+    scaled to the full replica count, and any other serving pods go once it
+    serves at full size (none is created: there is no template to take).
     """
-    obs, n = run.obs, run.replicas
-    actions: list[Action] = []
-    if obs.primary.exists and obs.primary.replicas < n:
-        actions.append(ScalePrimary(n))
+    obs = run.obs
+    actions = serving_actions(run, run.router.stable_only(run.fleet))
     if obs.verification.exists:
         actions.append(RemoveVerification())
     if obs.probing is not None:

@@ -1,54 +1,115 @@
-"""Gate deleted: hand the traffic back to the user's Deployment, on the stable revision.
+"""Gate deleted: hand the Service and the Deployment back exactly as the team wrote them.
 
-The user's Deployment is made to run what the primary runs (the last
-verified template; an unverified template it holds is replaced) at the full
-replica count. Only once its pods are ready does the primary go, so deleting
-a gate neither drops traffic nor lets an unverified revision serve.
-Verification pods and probes stop at once.
+Order, one step per reconcile, so that the Service never has zero ready
+endpoints: the team's Deployment is scaled back to the recorded replica count
+(its template is left as written); once that many of its pods are ready, the
+serving key leaves the Service's selector (which then selects the team's pods
+and the gate's serving pods alike); once the Service is seen ungated, the
+gate's serving Deployments go. Verification pods and probes stop at once.
+A gate that never adopted anything (e.g. one held off by an older gate) hands
+nothing back and completes at once.
+
+One exception to "as written": when the team's template cannot serve, handing
+it back would leave the Service with no endpoint (or wait forever). That is
+the case when the gate rejected that revision (RolledBack, Blocked), or when
+its pods are still not ready `progressDeadline` after the deletion began;
+then the stable template is written back first (as `kubectl rollout undo`
+would), with a Warning Event saying so.
 """
 
 from __future__ import annotations
 
 from deploymentgate.core.actions import (
     Action,
-    RemovePrimary,
+    GateService,
+    Reason,
+    RemoveServing,
     RemoveVerification,
     RevertTarget,
-    ScaleCanary,
+    ScaleTarget,
     StopProbes,
 )
 from deploymentgate.core.run import Run, ready_of, rolled_out
 from deploymentgate.core.templates import user_template
+from deploymentgate.models import Phase
 
 
 def hand_back(run: Run) -> tuple[list[Action], bool]:
     """Actions for this reconcile, and whether the finalizer may go."""
-    obs = run.obs
-    t, pr, vf = obs.target, obs.primary, obs.verification
-    n = run.replicas or t.replicas
+    obs, st = run.obs, run.status
+    t, vf, service = obs.target, obs.verification, obs.service
+    if obs.held_by is not None:
+        run.say(f"gate deleted; it never held anything ({obs.held_by} does)")
+        return [], True
+    owned = sorted(r for r, w in obs.serving.items() if w.exists)
     actions: list[Action] = []
     if obs.probing is not None:
         actions.append(StopProbes())
     if vf.exists:
         actions.append(RemoveVerification())
-    if not pr.exists:
-        run.say("gate deleted; nothing left to hand back")
+    if st.stable_revision is None and not owned and not service.gated:
+        run.say("gate deleted; it never adopted anything")
         return actions, not vf.exists
-    if not t.exists or pr.template is None or pr.revision is None:
-        actions.append(RemovePrimary())
-        run.say("gate deleted and its Deployment is gone; removing the primary")
+    n = st.replicas if st.replicas is not None else t.replicas
+    if t.exists and (service.gated or owned):
+        revert = _stable_template_instead(run, n)
+        if revert is not None:
+            actions.append(revert)
+            return actions, False
+        if t.replicas != n:
+            actions.append(ScaleTarget(n))
+            run.say(f"gate deleted: scaling Deployment {_target_name(run)} back to {n} replicas")
+            return actions, False
+        if not rolled_out(t, t.revision, n):
+            run.say(
+                f"gate deleted: waiting for Deployment {_target_name(run)}"
+                f" ({ready_of(t, t.revision)}/{n} ready) before giving the Service back"
+            )
+            return actions, False
+    if service.gated:
+        actions.append(GateService(False))
+        run.say("gate deleted: giving the Service its own selector back")
         return actions, False
-    if t.revision != pr.revision:
-        # Template first; the scale-up waits until no unverified pod could start.
-        actions.append(RevertTarget(revision=pr.revision, template=user_template(pr.template)))
-    elif t.replicas != n:
-        actions.append(ScaleCanary(n))
-    elif rolled_out(t, pr.revision, n):
-        actions.append(RemovePrimary())
-        run.say(f"gate deleted: the Deployment serves revision {pr.revision} again")
+    if owned:
+        actions += [RemoveServing(r) for r in owned]
+        run.say("gate deleted: the Service selects the team's pods again; removing serving pods")
         return actions, False
-    run.say(
-        f"gate deleted: handing traffic back to the Deployment on revision {pr.revision}"
-        f" ({ready_of(t, pr.revision)}/{n} ready)"
+    run.say("gate deleted: Service and Deployment handed back")
+    return actions, not vf.exists
+
+
+def _stable_template_instead(run: Run, n: int) -> RevertTarget | None:
+    """Write the stable template back when the team's own cannot take the traffic."""
+    obs, st = run.obs, run.status
+    t, stable = obs.target, st.stable_revision
+    source = obs.serving_of(stable)
+    if stable is None or t.revision in (None, stable) or source.template is None:
+        return None
+    rejected = st.phase in (Phase.ROLLED_BACK, Phase.BLOCKED) and st.revision == t.revision
+    deadline = run.spec.traffic.progress_deadline if run.spec else None
+    stuck = (
+        obs.deleting_since is not None
+        and deadline is not None
+        and run.now - obs.deleting_since >= deadline
+        and not rolled_out(t, t.revision, n)
     )
-    return actions, False
+    if not (rejected or stuck):
+        return None
+    why = (
+        f"revision {t.revision} was rejected ({st.phase.value if st.phase else ''})"
+        if rejected
+        else f"its pods were not ready within {deadline} of the deletion"
+    )
+    message = (
+        f"gate deleted: Deployment {_target_name(run)} gets stable revision {stable} back,"
+        f" not its own template: {why}"
+    )
+    if st.message != message:  # once, however often the hand-back reconciles
+        run.event(Reason.HANDED_BACK_STABLE, message, warning=True)
+    run.say(message)
+    return RevertTarget(revision=stable, template=user_template(source.template))
+
+
+def _target_name(run: Run) -> str:
+    """The team's Deployment's name (from the status: the spec may be unreadable)."""
+    return run.status.target or (run.spec.target_ref.name if run.spec else "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from deploymentgate.models import GateStatus
@@ -76,6 +77,7 @@ class Observations:
     probing       what the probe runner is running now (None after a restart).
     generation    metadata.generation of the gate.
     deleting      the gate has a deletionTimestamp.
+    deleting_since  that deletionTimestamp (None when unknown).
     spec_error    why the spec failed validation, naming the field; `decide`
                   then touches no traffic.
     approved_by   names from the gate's deploymentgate.dev/approved-by
@@ -95,6 +97,7 @@ class Observations:
     probing: ProbeRun | None = None
     generation: int | None = None
     deleting: bool = False
+    deleting_since: datetime | None = None
     spec_error: str | None = None
     approved_by: frozenset[str] = frozenset()
     approved_revision: str | None = None

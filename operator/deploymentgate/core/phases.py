@@ -9,8 +9,7 @@ inputs changes nothing and emits no event twice.
 from __future__ import annotations
 
 from deploymentgate.core.actions import Reason
-from deploymentgate.core.replicas import split
-from deploymentgate.core.run import Run, clock, ready_of, rolled_out
+from deploymentgate.core.run import Run, clock
 from deploymentgate.core.signoff import sign_off_pending
 from deploymentgate.core.templates import images
 from deploymentgate.core.verification import (
@@ -28,18 +27,52 @@ from deploymentgate.models import Phase, ProbesStatus
 # ------------------------------------------------------------------ overlays
 
 
-def invalid(run: Run, error: str) -> None:
-    """Spec unusable: say so, remember where we were, touch nothing."""
+def invalid(run: Run, error: str, reason: Reason = Reason.INVALID_SPEC) -> None:
+    """Spec unusable (or the Deployment is another gate's): say so, remember
+    where we were, touch nothing."""
     st = run.status
     if st.phase is Phase.INVALID:
         if st.message != error:
             run.say(error)
-            run.event(Reason.INVALID_SPEC, error, warning=True)
+            run.event(reason, error, warning=True)
         return
     resume = st.resume_phase or st.phase or Phase.INITIALIZING
     run.set(resume_phase=resume)
-    run.transition(Phase.INVALID, Reason.INVALID_SPEC, error)
-    run.event(Reason.INVALID_SPEC, error, warning=True)
+    run.transition(Phase.INVALID, reason, error)
+    run.event(reason, error, warning=True)
+
+
+ALREADY_GATED = "already gated by "
+
+
+def held(run: Run, holder: str) -> None:
+    """Another, older gate holds this Deployment or Service: this one stays out."""
+    what = ""
+    if run.spec is not None:
+        what = f" (Deployment {run.spec.target_ref.name}, Service {run.spec.service})"
+    invalid(
+        run,
+        f"{ALREADY_GATED}{holder}{what}: one gate per Deployment and Service;"
+        " this gate touches nothing (delete it, or delete the other gate first)",
+        Reason.ALREADY_GATED,
+    )
+
+
+NAME_CONFLICT = "name conflict: "
+
+
+def conflicted(run: Run, conflicts: tuple[str, ...]) -> None:
+    """A name the gate would use is taken by an object it does not own: touch nothing."""
+    st = run.status
+    message = f"{NAME_CONFLICT}{'; '.join(conflicts)}; nothing is touched until it is resolved"
+    if st.phase is Phase.BLOCKED and st.resume_phase is not None:
+        if st.message != message:
+            run.say(message)
+            run.event(Reason.NAME_CONFLICT, message, warning=True)
+        return
+    run.set(resume_phase=st.phase or Phase.INITIALIZING)
+    run.transition(Phase.BLOCKED, Reason.NAME_CONFLICT, message)
+    run.event(Reason.NAME_CONFLICT, message, warning=True)
 
 
 def target_missing(run: Run) -> None:
@@ -74,19 +107,23 @@ def resume(run: Run, reason: str, message: str) -> None:
 
 
 def initializing(run: Run) -> None:
-    """Adopt the Deployment: the primary takes over serving its template."""
-    st, t, pr = run.status, run.obs.target, run.obs.primary
+    """Adopt the Deployment: the gate's serving Deployment of its revision takes
+    the Service's traffic (the Service is gated once those pods are ready)."""
+    st, t, service = run.status, run.obs.target, run.obs.service
     name = run.gate_spec.target_ref.name
     if t.revision is None:
         run.say(f"waiting for Deployment {name} to report its template")
         return
     if st.stable_revision is None or (
-        st.stable_revision != t.revision and not (pr.exists and pr.revision == st.stable_revision)
+        st.stable_revision != t.revision
+        and not run.obs.serving_of(st.stable_revision).exists
+        and not service.gated
     ):
-        # Nothing serves from the primary yet: take the Deployment as it is now.
+        # Nothing of ours serves yet: take the Deployment as it is now.
         adopt = st.stable_revision is None
         run.set(
             stable_revision=t.revision,
+            verified_revision=t.revision,
             stable_images=images(t.template),
             replicas=t.replicas if adopt else max(run.replicas, t.replicas),
             revision=None,
@@ -94,24 +131,26 @@ def initializing(run: Run) -> None:
         if adopt:
             message = (
                 f"adopting Deployment {name} at revision {t.revision} with {t.replicas}"
-                f" replicas; {name}-primary will serve it"
+                f" replicas; {run.serving_name(t.revision)} will serve it"
             )
             run.transition(Phase.INITIALIZING, Reason.ADOPTED, message)
             run.event(Reason.ADOPTED, message)
     stable = run.status.stable_revision
     n = run.replicas
-    if rolled_out(pr, stable, n) and t.replicas == 0:
+    serving = run.serving_name(stable)
+    layout = run.router.stable_only(run.fleet)
+    if layout.in_effect and (service.gated or not service.exists):
         run.transition(
             Phase.IDLE,
             "Ready",
-            f"revision {stable} serving from {name}-primary ({n} replicas);"
+            f"revision {stable} serving from {serving} ({n} replicas);"
             " new revisions are verified before traffic moves",
         )
         return
-    run.say(
-        f"moving revision {stable} onto {name}-primary:"
-        f" {ready_of(pr, stable)}/{n} ready, {t.replicas} left on {name}"
-    )
+    if layout.in_effect:
+        run.say(f"{serving} ready ({n} replicas); gating Service {run.gate_spec.service}")
+        return
+    run.say(f"moving revision {stable} onto {serving}: {layout.summary}")
 
 
 def steady(run: Run) -> None:
@@ -147,6 +186,7 @@ def verifying(run: Run) -> None:
                 f"verifying revision {st.revision} at 0% traffic; waiting for: {'; '.join(pending)}"
             )
             return
+        run.set(verified_revision=st.revision)  # the one record promotion trusts
         waiting = sign_off_pending(run)
         if waiting:
             message = (
@@ -174,20 +214,18 @@ def progressing(run: Run) -> None:
     """Stepping traffic; each step is observed for stepDuration."""
     if _revision_changed(run) or watch_probes(run):
         return
-    spec, st, t = run.gate_spec, run.status, run.obs.target
+    spec, st = run.gate_spec, run.status
     steps = spec.traffic.steps
     index = min(st.step or 0, len(steps) - 1)
     weight = steps[index]
-    share = split(run.replicas, weight)
     deadline = spec.traffic.progress_deadline
     label = f"step {index + 1}/{len(steps)}: {weight}% to revision {st.revision}"
     if st.step_ready_since is None:
+        previous = steps[index - 1] if index > 0 else 0
+        layout = run.router.step(run.fleet, weight, previous, shifted=False)
         started = st.step_since or run.now
-        if t.replicas == share.canary and ready_of(t, st.revision) >= share.canary:
-            message = (
-                f"{weight}% of traffic on revision {st.revision}"
-                f" ({share.canary} of {share.canary + share.primary} pods)"
-            )
+        if layout.in_effect:
+            message = f"{weight}% of traffic on revision {st.revision} ({layout.summary})"
             run.set(step_ready_since=run.now, canary_weight=weight)
             run.remember(Reason.TRAFFIC_SHIFTED, message)
             run.event(Reason.TRAFFIC_SHIFTED, message)
@@ -195,16 +233,16 @@ def progressing(run: Run) -> None:
             run.wake_at(until)
             run.say(f"{label}; observing until {clock(until)}")
             return
+        ready = f"{run.fleet.ready(st.revision)}/{layout.replicas.get(st.revision or '', 0)}"
         if run.now - started >= deadline:
             block(
                 run,
                 f"canary pods of revision {st.revision} not ready within"
-                f" {format_duration(deadline)} ({ready_of(t, st.revision)}/{share.canary})",
+                f" {format_duration(deadline)} ({ready})",
             )
             return
         run.wake_at(started + deadline)
-        ready = ready_of(t, st.revision)
-        run.say(f"{label}; waiting for canary pods ({ready}/{share.canary} ready)")
+        run.say(f"{label}; waiting for canary pods ({ready} ready)")
         return
     until = st.step_ready_since + spec.traffic.step_duration
     if run.now < until:
@@ -229,11 +267,10 @@ def progressing(run: Run) -> None:
 
 
 def promoting(run: Run) -> None:
-    """The primary takes the verified template; then the canary steps aside."""
-    st, t, pr = run.status, run.obs.target, run.obs.primary
-    name = run.gate_spec.target_ref.name
+    """The new revision's serving pods take every pod's place; none restarts."""
+    st, t = run.status, run.obs.target
     if t.revision is not None and t.revision != st.revision:
-        # The revision passed every step; it becomes stable before the next one starts.
+        # It passed every step; it becomes stable before the next one starts.
         run.set(stable_revision=st.revision, stable_images=list(st.images))
         run.event(
             Reason.SUPERSEDED,
@@ -244,44 +281,33 @@ def promoting(run: Run) -> None:
         return
     n = run.replicas
     deadline = run.gate_spec.traffic.progress_deadline
-    if rolled_out(pr, st.revision, n):
-        if t.replicas == 0:
-            message = f"revision {st.revision} promoted: {name}-primary serves it ({n} replicas)"
-            run.set(
-                stable_revision=st.revision,
-                stable_images=list(st.images),
-                canary_weight=100,
-                step=None,
-                step_since=None,
-                step_ready_since=None,
-            )
-            run.transition(Phase.PROMOTED, Reason.PROMOTED, message)
-            run.event(Reason.PROMOTED, message)
-            return
-        run.say(f"{name}-primary serves revision {st.revision}; scaling {name} down")
+    serving, old = run.serving_name(st.revision), run.serving_name(st.stable_revision)
+    layout = run.router.promote(run.fleet)
+    if layout.in_effect:
+        message = f"revision {st.revision} promoted: {serving} serves it ({n} replicas)"
+        run.set(
+            stable_revision=st.revision,
+            stable_images=list(st.images),
+            canary_weight=100,
+            step=None,
+            step_since=None,
+            step_ready_since=None,
+        )
+        run.transition(Phase.PROMOTED, Reason.PROMOTED, message)
+        run.event(Reason.PROMOTED, message)
         return
     started = st.phase_since or run.now
     if run.now - started >= deadline:
         reason = (
-            f"{name}-primary not ready with revision {st.revision} within"
-            f" {format_duration(deadline)} ({ready_of(pr, st.revision)}/{n});"
-            f" traffic held on {name}"
+            f"{serving} not serving revision {st.revision} at full size within"
+            f" {format_duration(deadline)} ({layout.summary}); traffic held where it is"
         )
-        # The primary already runs the verified template: it is the stable one now.
-        run.set(
-            stable_revision=st.revision,
-            stable_images=list(st.images),
-            frozen=True,
-            rollback_reason=reason,
-        )
+        run.set(frozen=True, rollback_reason=reason)
         run.transition(Phase.BLOCKED, Reason.BLOCKED, reason)
         run.event(Reason.BLOCKED, reason, warning=True)
         return
     run.wake_at(started + deadline)
-    run.say(
-        f"promoting revision {st.revision} to {name}-primary"
-        f" ({ready_of(pr, st.revision)}/{n} ready)"
-    )
+    run.say(f"promoting revision {st.revision}: {layout.summary} ({old})")
 
 
 def rejected(run: Run) -> None:
@@ -364,10 +390,11 @@ def _revision_changed(run: Run) -> bool:
 
 def _enter_step(run: Run, index: int, reason: str) -> None:
     steps = run.gate_spec.traffic.steps
-    share = split(run.replicas, steps[index])
+    previous = steps[index - 1] if index > 0 else 0
+    layout = run.router.step(run.fleet, steps[index], previous, shifted=False)
     message = (
         f"step {index + 1}/{len(steps)}: shifting {steps[index]}% of traffic to revision"
-        f" {run.status.revision} ({share.canary} of {share.canary + share.primary} pods)"
+        f" {run.status.revision} ({layout.summary})"
     )
     run.set(step=index, step_since=run.now, step_ready_since=None)
     if run.status.phase is Phase.PROGRESSING:
@@ -379,7 +406,41 @@ def _enter_step(run: Run, index: int, reason: str) -> None:
 
 
 def _enter_promoting(run: Run) -> None:
-    name = run.gate_spec.target_ref.name
-    message = f"revision {run.status.revision} passed every step; promoting it to {name}-primary"
+    revision = run.status.revision
+    message = (
+        f"revision {revision} passed every step; {run.serving_name(revision)} takes all"
+        " traffic (no serving pod restarts)"
+    )
     run.transition(Phase.PROMOTING, "StepsPassed", message)
     run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
+
+
+_VERIFIED_PHASES = (Phase.AWAITING_APPROVAL, Phase.PROGRESSING, Phase.PROMOTING)
+
+
+def unverified(run: Run) -> bool:
+    """A phase past verification for a revision whose pass is not on record
+    (e.g. a hand-written `status.phase`): verify it again, at 0% traffic."""
+    st = run.status
+    if st.phase not in _VERIFIED_PHASES or st.revision is None:
+        return False
+    if st.verified_revision == st.revision:
+        return False
+    phase = st.phase.value if st.phase else ""
+    message = (
+        f"status says {phase} for revision {st.revision} but records no verification pass"
+        f" for it (verifiedRevision {st.verified_revision or 'unset'}); verifying it at"
+        " 0% traffic"
+    )
+    run.set(
+        step=None,
+        canary_weight=0,
+        step_since=None,
+        step_ready_since=None,
+        frozen=False,
+        probes=ProbesStatus(),
+    )
+    run.transition(Phase.VERIFYING, Reason.VERIFICATION_RESTARTED, message)
+    run.event(Reason.VERIFICATION_RESTARTED, message, warning=True)
+    run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
+    return True

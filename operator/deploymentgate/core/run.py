@@ -12,6 +12,7 @@ from typing import Any
 from deploymentgate.core.actions import EventType, Reason, RecordEvent
 from deploymentgate.core.conditions import appended
 from deploymentgate.core.inputs import Observations
+from deploymentgate.core.routers import Fleet, TrafficRouter, router_for
 from deploymentgate.models import GateSpec, GateStatus, HistoryEntry, Phase
 from deploymentgate.observations import WorkloadState
 
@@ -41,6 +42,30 @@ class Run:
     @property
     def replicas(self) -> int:
         return self.status.replicas or 0
+
+    @property
+    def router(self) -> TrafficRouter:
+        """The spec's traffic router (`decide` refuses a spec naming none it has)."""
+        router = router_for(self.gate_spec)
+        if router is None:
+            raise RuntimeError(f"no router {self.gate_spec.traffic.router}")
+        return router
+
+    @property
+    def fleet(self) -> Fleet:
+        """The serving side for the router, as the status (being rewritten) says."""
+        st = self.status
+        canary = st.revision if st.revision != st.stable_revision else None
+        return Fleet(
+            total=self.replicas,
+            stable=st.stable_revision,
+            canary=canary,
+            serving=self.obs.serving,
+        )
+
+    def serving_name(self, revision: str | None) -> str:
+        """`<target>-<revision>`: the gate's serving Deployment of `revision`."""
+        return f"{self.gate_spec.target_ref.name}-{revision}"
 
     def set(self, **changes: Any) -> None:
         self.status = self.status.model_copy(update=changes)

@@ -1,7 +1,8 @@
 """Pure reads of pod templates: the images they run, and the user's own form.
 
-The primary's template carries the operator's labels (role, revision); the
-user's Deployment must get the template back without them.
+The gate's serving Deployments carry the operator's labels (gate, role,
+revision, serving); a template written back into the team's Deployment
+(rollback.revertTarget) must come without them.
 """
 
 from __future__ import annotations

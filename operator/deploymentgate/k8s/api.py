@@ -1,13 +1,28 @@
 """The few Kubernetes calls the operator makes, async, returning plain dicts.
 
-Everything goes through the generic object API of `kubernetes.aio`, so the
-operator needs no typed models and the RBAC it uses is easy to read off here:
-deployments get/create/patch/delete and deployments/scale patch in the gate's
-namespace, deploymentgates get, deploymentgates/status patch.
+One convention for errors: every call raises, and only the exceptions below
+(`NotFound`, `Conflict`, or `ApiError` for anything else the API server
+answers); nothing returns None for "absent". Callers that find "already gone"
+fine say so where they call.
+
+Calls on the objects the gate owns carry that ownership as a precondition
+checked by the API server in the same request (a JSON patch whose first ops
+`test` the object's uid and its controller reference, or a delete with a uid
+precondition), so an object replaced since it was observed is never touched.
+Nothing is server-side applied: an owned object is created when absent and
+converged by that guarded patch, and an object the gate does not own is never
+written.
+
+The RBAC this needs is easy to read off here: deployments list/create/patch/
+delete and deployments/scale patch, services list/patch, deploymentgates get
+and deploymentgates/status patch (plus the watches of the indexes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kubernetes.aio import client as kclient
@@ -16,31 +31,67 @@ from kubernetes.aio.client.exceptions import ApiException
 
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 
-FIELD_MANAGER = "deploymentgate"
-_APPLY = "application/apply-patch+yaml"
 _MERGE = "application/merge-patch+json"
+_JSON_PATCH = "application/json-patch+json"
 
 
-class Conflict(Exception):
-    """The object changed since it was read; re-read and decide again."""
+class ApiError(Exception):
+    """The API server refused a call; `status` is its HTTP status (0: no answer)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}" if status else message)
+        self.status = status
+        self.message = message
 
 
-class NotFound(Exception):
+class NotFound(ApiError):
     pass
+
+
+class Conflict(ApiError):
+    """The object changed since it was read (or was replaced); re-read and decide again."""
+
+
+class NotOwned(Exception):
+    """An object at one of the gate's names is not the gate's: it is never written."""
+
+
+def _status(exc: ApiException) -> dict[str, Any]:
+    try:
+        status = json.loads(exc.body or "")
+    except (ValueError, TypeError):
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def translate(exc: ApiException) -> ApiError:
+    """The one translation of the client's exceptions."""
+    body = _status(exc)
+    status, message = int(exc.status or 0), str(body.get("message") or exc.reason or "")
+    if status == 404:
+        return NotFound(status, message)
+    if status == 409:
+        return Conflict(status, message)
+    if status == 422 and not body.get("details"):
+        # A JSON patch that could not be applied (no validation causes): our
+        # patches fail so only when a `test` op failed, i.e. the object is not
+        # the one observed (another uid, or no longer controlled by the gate).
+        return Conflict(status, f"{message} (the object changed since it was observed)")
+    return ApiError(status, message)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except ApiException as exc:
+        raise translate(exc) from exc
 
 
 def _as_dict(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"expected an object from the API, got {type(value).__name__}")
     return value
-
-
-def _translate(exc: ApiException) -> Exception:
-    if exc.status == 409:
-        return Conflict(str(exc.reason))
-    if exc.status == 404:
-        return NotFound(str(exc.reason))
-    return exc
 
 
 async def load_client(kubeconfig: str | None = None) -> kclient.ApiClient:
@@ -56,10 +107,21 @@ async def load_client(kubeconfig: str | None = None) -> kclient.ApiClient:
     return kclient.ApiClient(configuration)
 
 
+def ownership_tests(uid: str, gate_uid: str) -> list[dict[str, Any]]:
+    """JSON patch ops that make a patch apply only to the object `uid`, still
+    controlled by the gate `gate_uid` (the builders write exactly one ownerReference)."""
+    return [
+        {"op": "test", "path": "/metadata/uid", "value": uid},
+        {"op": "test", "path": "/metadata/ownerReferences/0/uid", "value": gate_uid},
+        {"op": "test", "path": "/metadata/ownerReferences/0/controller", "value": True},
+    ]
+
+
 class KubeApi:
     def __init__(self, api_client: kclient.ApiClient) -> None:
         self.api_client = api_client
         self.objects = kclient.CustomObjectsApi(api_client)
+        self.core = kclient.CoreV1Api(api_client)
 
     async def close(self) -> None:
         await self.api_client.close()
@@ -67,14 +129,12 @@ class KubeApi:
     # -- gates ---------------------------------------------------------------
 
     async def get_gate(self, namespace: str, name: str) -> dict[str, Any]:
-        try:
+        with _translated():
             return _as_dict(
                 await self.objects.get_namespaced_custom_object(
                     API_GROUP, API_VERSION, namespace, PLURAL, name
                 )
             )
-        except ApiException as exc:
-            raise _translate(exc) from exc
 
     async def patch_gate_status(
         self, namespace: str, name: str, resource_version: str, patch: dict[str, Any]
@@ -85,67 +145,88 @@ class KubeApi:
         409 Conflict when the object has moved on, and the caller re-reads.
         """
         body = {"metadata": {"resourceVersion": resource_version}, "status": patch}
-        try:
+        with _translated():
             return _as_dict(
                 await self.objects.patch_namespaced_custom_object_status(
                     API_GROUP, API_VERSION, namespace, PLURAL, name, body, _content_type=_MERGE
                 )
             )
-        except ApiException as exc:
-            raise _translate(exc) from exc
 
     # -- deployments ---------------------------------------------------------
 
-    async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return _as_dict(
-                await self.objects.get_namespaced_custom_object(
-                    "apps", "v1", namespace, "deployments", name
-                )
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    async def find_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any]:
         """A live read through `list` (the verb the watch already needs)."""
-        try:
+        with _translated():
             found = _as_dict(
                 await self.objects.list_namespaced_custom_object(
                     "apps", "v1", namespace, "deployments", field_selector=f"metadata.name={name}"
                 )
             )
-        except ApiException as exc:
-            raise _translate(exc) from exc
         items = found.get("items") or []
         if not items:
-            return None
-        item = dict(items[0])
-        item.setdefault("apiVersion", "apps/v1")
-        item.setdefault("kind", "Deployment")
-        return item
+            raise NotFound(404, f"deployments.apps {name!r} not found")
+        return {"apiVersion": "apps/v1", "kind": "Deployment", **dict(items[0])}
 
-    async def apply_deployment(self, body: dict[str, Any]) -> None:
-        """Server-side apply: create or converge the operator-owned fields."""
-        meta = body["metadata"]
-        try:
-            await self.objects.patch_namespaced_custom_object(
-                "apps",
-                "v1",
-                meta["namespace"],
-                "deployments",
-                meta["name"],
-                body,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type=_APPLY,
+    async def list_deployments(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """A live read of the Deployments carrying these labels."""
+        with _translated():
+            found = _as_dict(
+                await self.objects.list_namespaced_custom_object(
+                    "apps", "v1", namespace, "deployments", label_selector=label_selector
+                )
             )
-        except ApiException as exc:
-            raise _translate(exc) from exc
+        return [
+            {"apiVersion": "apps/v1", "kind": "Deployment", **dict(item)}
+            for item in found.get("items") or []
+        ]
+
+    async def create_deployment(self, body: Mapping[str, Any]) -> None:
+        """Create; Conflict when the name is taken (observed too late: decide again)."""
+        with _translated():
+            await self.objects.create_namespaced_custom_object(
+                "apps", "v1", body["metadata"]["namespace"], "deployments", dict(body)
+            )
+
+    async def converge_owned_deployment(
+        self, body: Mapping[str, Any], *, uid: str, gate_uid: str
+    ) -> None:
+        """Bring an owned Deployment's labels, replicas and template to `body`.
+
+        Conflict if the object at that name is no longer `uid` controlled by
+        the gate. The selector is immutable and was built alike.
+        """
+        meta, spec = body["metadata"], body["spec"]
+        # `add` sets a member whether or not it is there (`replace` needs it there).
+        ops = [
+            *ownership_tests(uid, gate_uid),
+            {"op": "add", "path": "/metadata/labels", "value": meta["labels"]},
+            {"op": "add", "path": "/spec/replicas", "value": spec["replicas"]},
+            {"op": "add", "path": "/spec/template", "value": spec["template"]},
+        ]
+        await self._json_patch(meta["namespace"], meta["name"], ops)
+
+    async def scale_owned_deployment(
+        self, namespace: str, name: str, replicas: int, *, uid: str, gate_uid: str
+    ) -> None:
+        ops = [
+            *ownership_tests(uid, gate_uid),
+            {"op": "add", "path": "/spec/replicas", "value": replicas},
+        ]
+        await self._json_patch(namespace, name, ops)
+
+    async def delete_owned_deployment(self, namespace: str, name: str, *, uid: str) -> None:
+        """Delete exactly the object `uid` (Conflict if the name now holds another)."""
+        options = kclient.V1DeleteOptions(
+            propagation_policy="Background", preconditions=kclient.V1Preconditions(uid=uid)
+        )
+        with _translated():
+            await self.objects.delete_namespaced_custom_object(
+                "apps", "v1", namespace, "deployments", name, body=options
+            )
 
     async def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
-        try:
+        """Scale through /scale (the team's Deployment: its template stays as written)."""
+        with _translated():
             await self.objects.patch_namespaced_custom_object_scale(
                 "apps",
                 "v1",
@@ -155,31 +236,43 @@ class KubeApi:
                 {"spec": {"replicas": replicas}},
                 _content_type=_MERGE,
             )
-        except ApiException as exc:
-            raise _translate(exc) from exc
 
     async def set_deployment_template(
         self, namespace: str, name: str, template: dict[str, Any]
     ) -> None:
         """Restore a template, as `kubectl rollout undo` would."""
-        try:
-            await self.objects.patch_namespaced_custom_object(
-                "apps",
-                "v1",
-                namespace,
-                "deployments",
-                name,
-                [{"op": "replace", "path": "/spec/template", "value": template}],
-                _content_type="application/json-patch+json",
-            )
-        except ApiException as exc:
-            raise _translate(exc) from exc
+        await self._json_patch(
+            namespace, name, [{"op": "replace", "path": "/spec/template", "value": template}]
+        )
 
-    async def delete_deployment(self, namespace: str, name: str) -> None:
-        try:
-            await self.objects.delete_namespaced_custom_object(
-                "apps", "v1", namespace, "deployments", name, propagation_policy="Background"
+    async def _json_patch(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        with _translated():
+            await self.objects.patch_namespaced_custom_object(
+                "apps", "v1", namespace, "deployments", name, ops, _content_type=_JSON_PATCH
             )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+
+    # -- services ------------------------------------------------------------
+
+    async def read_service(self, namespace: str, name: str) -> dict[str, Any]:
+        """A live read through `list` (the verb the watch already needs)."""
+        with _translated():
+            found = await self.core.list_namespaced_service(
+                namespace, field_selector=f"metadata.name={name}"
+            )
+        items = self.api_client.sanitize_for_serialization(found).get("items") or []
+        if not items:
+            raise NotFound(404, f"services {name!r} not found")
+        return {"apiVersion": "v1", "kind": "Service", **dict(items[0])}
+
+    async def set_service_selector_key(
+        self, namespace: str, name: str, key: str, value: str | None
+    ) -> None:
+        """Add (`value`) or remove (None) one key of a Service's selector.
+
+        A merge patch touches that key only: the rest of the selector, and of
+        the Service, stays exactly as the team wrote it.
+        """
+        with _translated():
+            await self.core.patch_namespaced_service(
+                name, namespace, {"spec": {"selector": {key: value}}}, _content_type=_MERGE
+            )

@@ -1,36 +1,82 @@
-"""Pure builders of the objects the operator owns (no API calls).
+"""Pure builders of the objects the operator owns (no API calls), and the
+labels that tie them to their gate.
 
-Traffic without a mesh: the `<target>-primary` Deployment runs the last
-verified template and carries the Service's labels, so the user's Service
-selects it and the user's own Deployment (the canary) alike; traffic splits by
-ready replicas. Verification pods run the new template WITHOUT the Service's
-labels, so probing happens at a true 0% of user traffic.
+Traffic without a mesh, safe by construction: at adoption the team's Service
+gets ONE more selector key, `deploymentgate.dev/serving: <gate>`, that only
+the pods of the gate's own serving Deployments carry (`<target>-<revision>`,
+one per live revision, each built from a verified template). The team's
+Deployment keeps its template and becomes the source of the desired one:
+whatever scales it, its pods never match the Service. Verification pods
+(`<target>-verify`) run the new template with the team's labels but without
+the serving key, so probing happens at a true 0% of user traffic.
+
+Every object built here has an ownerReference to its gate (`controller:
+true`); the adapter touches nothing without one.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+from collections.abc import Mapping
 from typing import Any
 
+from deploymentgate.k8s.revision import LABEL_PREFIX
 from deploymentgate.models import API_GROUP, API_VERSION, KIND
 
-ROLE_LABEL = "deploymentgate.dev/role"
 GATE_LABEL = "deploymentgate.dev/gate"
+ROLE_LABEL = "deploymentgate.dev/role"
 REVISION_LABEL = "deploymentgate.dev/revision"
+SERVING_LABEL = "deploymentgate.dev/serving"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "deploymentgate"}
-ROLE_PRIMARY = "primary"
+ROLE_SERVING = "serving"
 ROLE_VERIFY = "verify"
+VERIFY_SUFFIX = "verify"
+
+MAX_LABEL_VALUE = 63
+# A Deployment's ReplicaSets are named `<deployment>-<hash of up to 10 chars>` and
+# must stay within a DNS subdomain's 253 characters.
+MAX_DEPLOYMENT_NAME = 253 - 11
+_HASH = 16  # hex chars of the hash that keeps a shortened name or value unique
 
 
-def primary_name(target: str) -> str:
-    return f"{target}-primary"
+def gate_label_value(gate_name: str) -> str:
+    """The gate's name as a label value: itself when it fits in 63 characters,
+    else a prefix and a hash of the whole name (still unique per gate)."""
+    if len(gate_name) <= MAX_LABEL_VALUE:
+        return gate_name
+    keep = MAX_LABEL_VALUE - _HASH - 1
+    return f"{gate_name[:keep].rstrip('-.')}-{_digest(gate_name)}"
+
+
+def _bounded_name(base: str, suffix: str) -> str:
+    """`<base>-<suffix>`, shortened (with a hash of `base`) past MAX_DEPLOYMENT_NAME."""
+    name = f"{base}-{suffix}"
+    if len(name) <= MAX_DEPLOYMENT_NAME:
+        return name
+    keep = MAX_DEPLOYMENT_NAME - len(suffix) - _HASH - 2
+    return f"{base[:keep].rstrip('-.')}-{_digest(base)}-{suffix}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:_HASH]
+
+
+def serving_name(target: str, revision: str) -> str:
+    """The gate's serving Deployment of `revision`: `<target>-<revision>`."""
+    return _bounded_name(target, revision)
 
 
 def verify_name(target: str) -> str:
-    return f"{target}-verify"
+    return _bounded_name(target, VERIFY_SUFFIX)
 
 
-def owner_reference(gate: dict[str, Any]) -> dict[str, Any]:
+def serving_selector(gate_name: str) -> tuple[str, str]:
+    """The one key the gate adds to the team's Service selector, and its value."""
+    return SERVING_LABEL, gate_label_value(gate_name)
+
+
+def owner_reference(gate: Mapping[str, Any]) -> dict[str, Any]:
     meta = gate["metadata"]
     return {
         "apiVersion": f"{API_GROUP}/{API_VERSION}",
@@ -41,16 +87,43 @@ def owner_reference(gate: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def controller_uid(metadata: Mapping[str, Any]) -> str | None:
+    """uid of the DeploymentGate that controls an object, if one does."""
+    for ref in metadata.get("ownerReferences") or []:
+        if (
+            isinstance(ref, Mapping)
+            and ref.get("controller")
+            and ref.get("kind") == KIND
+            and str(ref.get("apiVersion", "")).split("/")[0] == API_GROUP
+        ):
+            uid = ref.get("uid")
+            return str(uid) if uid else None
+    return None
+
+
+def _team_template(template: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
+    """The team's template, without any `deploymentgate.dev/` label or annotation
+    it may carry (a copied one could otherwise claim the serving key), plus `labels`."""
+    out = copy.deepcopy(dict(template))
+    metadata = out.setdefault("metadata", {})
+    for key in ("labels", "annotations"):
+        values = metadata.get(key)
+        if isinstance(values, Mapping):
+            metadata[key] = {k: v for k, v in values.items() if not k.startswith(LABEL_PREFIX)}
+    metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
+    return out
+
+
 def _deployment(
     *,
     name: str,
-    namespace: str,
-    gate: dict[str, Any],
+    gate: Mapping[str, Any],
+    role: str,
+    revision: str,
     selector: dict[str, str],
     template: dict[str, Any],
     replicas: int,
-    strategy: dict[str, Any] | None,
-    role: str,
+    strategy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "replicas": replicas,
@@ -58,64 +131,75 @@ def _deployment(
         "template": template,
     }
     if strategy:
-        spec["strategy"] = copy.deepcopy(strategy)
+        spec["strategy"] = strategy
+    gate_value = gate_label_value(gate["metadata"]["name"])
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
             "name": name,
-            "namespace": namespace,
-            "labels": {**MANAGED_BY, GATE_LABEL: gate["metadata"]["name"], ROLE_LABEL: role},
+            "namespace": gate["metadata"]["namespace"],
+            "labels": {
+                **MANAGED_BY,
+                GATE_LABEL: gate_value,
+                ROLE_LABEL: role,
+                REVISION_LABEL: revision,
+            },
             "ownerReferences": [owner_reference(gate)],
         },
         "spec": spec,
     }
 
 
-def build_primary(
-    gate: dict[str, Any],
-    target: dict[str, Any],
-    template: dict[str, Any],
+def build_serving(
+    gate: Mapping[str, Any],
+    target: str,
+    template: Mapping[str, Any],
     revision: str,
     replicas: int,
 ) -> dict[str, Any]:
-    """The Deployment that serves production with the last verified template."""
-    selector = dict((target["spec"].get("selector") or {}).get("matchLabels") or {})
-    selector[ROLE_LABEL] = ROLE_PRIMARY
-    tpl = copy.deepcopy(template)
-    labels = tpl.setdefault("metadata", {}).setdefault("labels", {})
-    labels.update({ROLE_LABEL: ROLE_PRIMARY, REVISION_LABEL: revision})
+    """`<target>-<revision>`: the only pods the gated Service selects.
+
+    Its template never changes (a new revision gets a Deployment of its own),
+    so promotion restarts nothing.
+    """
+    gate_value = gate_label_value(gate["metadata"]["name"])
+    selector = {GATE_LABEL: gate_value, ROLE_LABEL: ROLE_SERVING, REVISION_LABEL: revision}
+    labels = {**selector, SERVING_LABEL: gate_value}
     return _deployment(
-        name=primary_name(target["metadata"]["name"]),
-        namespace=target["metadata"]["namespace"],
+        name=serving_name(target, revision),
         gate=gate,
+        role=ROLE_SERVING,
+        revision=revision,
         selector=selector,
-        template=tpl,
+        template=_team_template(template, labels),
         replicas=replicas,
-        strategy=target["spec"].get("strategy"),
-        role=ROLE_PRIMARY,
     )
 
 
 def build_verification(
-    gate: dict[str, Any],
-    target: dict[str, Any],
-    template: dict[str, Any],
+    gate: Mapping[str, Any],
+    target: str,
+    template: Mapping[str, Any],
     revision: str,
     replicas: int = 1,
 ) -> dict[str, Any]:
-    """Pods of the new revision that no Service selects: 0% user traffic."""
-    gate_name = gate["metadata"]["name"]
-    labels = {GATE_LABEL: gate_name, ROLE_LABEL: ROLE_VERIFY, REVISION_LABEL: revision}
-    tpl = copy.deepcopy(template)
-    tpl.setdefault("metadata", {})["labels"] = dict(labels)
+    """`<target>-verify`: the new revision at 0% of user traffic.
+
+    Its pods keep the team's labels (so the template hashes to the team's
+    revision) but never carry the serving key, so the gated Service cannot
+    select them. Recreate: one revision under test at a time.
+    """
+    gate_value = gate_label_value(gate["metadata"]["name"])
+    selector = {GATE_LABEL: gate_value, ROLE_LABEL: ROLE_VERIFY}
+    labels = {**selector, REVISION_LABEL: revision}
     return _deployment(
-        name=verify_name(target["metadata"]["name"]),
-        namespace=target["metadata"]["namespace"],
+        name=verify_name(target),
         gate=gate,
-        selector={GATE_LABEL: gate_name, ROLE_LABEL: ROLE_VERIFY},
-        template=tpl,
+        role=ROLE_VERIFY,
+        revision=revision,
+        selector=selector,
+        template=_team_template(template, labels),
         replicas=replicas,
         strategy={"type": "Recreate"},
-        role=ROLE_VERIFY,
     )

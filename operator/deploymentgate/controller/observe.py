@@ -1,0 +1,141 @@
+"""What one gate sees of the cluster, as the pure core's `Observations`.
+
+Trust rules, all applied here and nowhere else:
+- every revision is the hash of a template (deploymentgate.k8s.revision);
+- the gate's own objects are those whose controller ownerReference is this
+  gate's uid; a name the gate would use, taken by anything else, is a
+  conflict, and the gate touches nothing while one exists;
+- one gate per Deployment and per Service: among the gates of a namespace
+  naming the same ones, the oldest (creationTimestamp, then name) holds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deploymentgate.controller.workloads import DeploymentInfo, GateRef
+from deploymentgate.controller.world import World
+from deploymentgate.core.inputs import ABSENT, NO_SERVICE, Observations, ServiceState
+from deploymentgate.k8s.builders import SERVING_LABEL, gate_label_value, serving_name, verify_name
+from deploymentgate.models import GateStatus
+from deploymentgate.observations import WorkloadState
+
+
+@dataclass(frozen=True)
+class GateIdentity:
+    """The gate as its own objects know it."""
+
+    namespace: str
+    name: str
+    uid: str
+    target: str | None
+    service: str | None
+
+    @property
+    def label(self) -> str:
+        return gate_label_value(self.name)
+
+
+def identity(gate: Mapping[str, Any]) -> GateIdentity:
+    meta = gate.get("metadata") or {}
+    spec = gate.get("spec") or {}
+    ref = spec.get("targetRef") if isinstance(spec, Mapping) else None
+    target = ref.get("name") if isinstance(ref, Mapping) else None
+    service = spec.get("service") if isinstance(spec, Mapping) else None
+    return GateIdentity(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        target=target if isinstance(target, str) and target else None,
+        service=service if isinstance(service, str) and service else None,
+    )
+
+
+def serving_deployments(
+    gate: GateIdentity, world: World
+) -> tuple[DeploymentInfo | None, dict[str, DeploymentInfo]]:
+    """The gate's owned `<target>-verify`, and its owned serving Deployments by
+    the revision their template hashes to (not by name or label)."""
+    verify = verify_name(gate.target) if gate.target else None
+    verification: DeploymentInfo | None = None
+    serving: dict[str, DeploymentInfo] = {}
+    for info in world.owned_by(gate.namespace, gate.uid):
+        if info.name == verify:
+            verification = info
+            continue
+        revision = info.state.revision or ""
+        # Two owned Deployments running one template: the one named for it counts.
+        if revision in serving and gate.target and info.name != serving_name(gate.target, revision):
+            continue
+        serving[revision] = info
+    return verification, serving
+
+
+def conflicts(gate: GateIdentity, world: World, revisions: Iterable[str | None]) -> tuple[str, ...]:
+    """Sentences naming each object in the gate's way."""
+    if gate.target is None:
+        return ()
+    out: list[str] = []
+    target = world.deployment(gate.namespace, gate.target)
+    if target is not None and target.owner_uid is not None:
+        out.append(
+            f"Deployment {gate.target} is controlled by a DeploymentGate, not written by a team"
+        )
+    names = [verify_name(gate.target)]
+    names += sorted({serving_name(gate.target, r) for r in revisions if r})
+    for name in names:
+        info = world.deployment(gate.namespace, name)
+        if info is not None and not info.owned_by(gate.uid):
+            out.append(f"Deployment {name} exists and is not owned by gate {gate.name}")
+    return tuple(out)
+
+
+def holder(claimants: Iterable[GateRef]) -> GateRef | None:
+    return min(claimants, key=lambda g: g.seniority, default=None)
+
+
+def held_by(gate: GateIdentity, world: World) -> str | None:
+    """ "gate <holder>" when an older gate names the same Deployment or Service."""
+    claims: list[GateRef] = []
+    if gate.target:
+        claims += world.claimants("deployment", gate.namespace, gate.target)
+    if gate.service:
+        claims += world.claimants("service", gate.namespace, gate.service)
+    first = holder(claims)
+    if first is None or first.uid == gate.uid:
+        return None
+    return f"gate {first.name}"
+
+
+def service_state(gate: GateIdentity, world: World) -> ServiceState:
+    info = world.service(gate.namespace, gate.service) if gate.service else None
+    if info is None:
+        return NO_SERVICE
+    return ServiceState(exists=True, gated=info.selector.get(SERVING_LABEL) == gate.label)
+
+
+def _state(info: DeploymentInfo | None) -> WorkloadState:
+    return info.state if info is not None else ABSENT
+
+
+def observe(gate: GateIdentity, world: World, status: GateStatus) -> Observations:
+    """The workload part of a pass's Observations (the reconciler adds the rest)."""
+    target = world.deployment(gate.namespace, gate.target) if gate.target else None
+    verification, serving = serving_deployments(gate, world)
+    target_state = _state(target)
+    revisions = (
+        target_state.revision,
+        status.revision,
+        status.stable_revision,
+        status.verified_revision,
+    )
+    return Observations(
+        target=target_state,
+        serving={rev: info.state for rev, info in serving.items()},
+        verification=_state(verification),
+        service=service_state(gate, world),
+        conflicts=conflicts(gate, world, revisions),
+        held_by=held_by(gate, world),
+    )

@@ -1,0 +1,37 @@
+"""An event wakes exactly the gates that looked at its object (by key)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from deploymentgate.controller.context import OperatorContext
+
+
+def context() -> OperatorContext:
+    return OperatorContext(options=cast(Any, None), metrics=cast(Any, None), api=cast(Any, None))
+
+
+async def test_wake_interested_reaches_only_the_gates_that_looked() -> None:
+    ctx = context()
+    a, b = ("shop", "a"), ("shop", "b")
+    events = {gate: ctx.wakeups.setdefault(gate, asyncio.Event()) for gate in (a, b)}
+    ctx.set_interest(a, [("deployment", "shop", "chat"), ("service", "shop", "chat")])
+    ctx.set_interest(b, [("deployment", "shop", "mail")])
+
+    ctx.wake_interested("deployment", "shop", "chat")
+    assert events[a].is_set() and not events[b].is_set()
+    events[a].clear()
+
+    ctx.wake_interested("service", "shop", "chat", besides=a)  # a's own change
+    assert not events[a].is_set()
+
+    ctx.set_interest(a, [("deployment", "shop", "mail")])  # a looks elsewhere now
+    ctx.wake_interested("service", "shop", "chat")
+    assert not events[a].is_set()
+    ctx.wake_interested("deployment", "shop", "mail")
+    assert events[a].is_set() and events[b].is_set()
+
+    ctx.set_interest(a, ())
+    ctx.set_interest(b, ())
+    assert ctx.interested == {} and ctx.interests == {}
