@@ -22,7 +22,6 @@ from deploymentgate.demo.console import Console
 from deploymentgate.demo.metrics_summary import key_samples
 from deploymentgate.demo.progress import GateView, ProgressPrinter
 from deploymentgate.demo.traffic_stats import TrafficStats
-from deploymentgate.k8s.builders import primary_name
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.sandbox import Sandbox, SandboxApiError
@@ -40,6 +39,10 @@ BAD_IMAGE = "chat-backend:errors-8pct"
 ADOPT_TIMEOUT = 60.0
 ROLLOUT_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 30.0
+
+# The operator's labels on the Deployments it owns (docs: Traffic and trust).
+ROLE_LABEL = "deploymentgate.dev/role"
+REVISION_LABEL = "deploymentgate.dev/revision"
 
 
 class DemoFailure(RuntimeError):
@@ -111,6 +114,29 @@ class Scenario:
                 return None
             raise
 
+    def serving_name(self, revision: str) -> str:
+        """The gate's own Deployment that serves `revision` through the Service."""
+        return f"{APP}-{revision}"
+
+    def pods_running(self, version: str) -> list[str]:
+        """Names of the live pods whose container runs APP_VERSION=`version`."""
+        listing = self.sandbox.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods")
+        return [
+            p["metadata"]["name"]
+            for p in listing["items"]
+            if not p["metadata"].get("deletionTimestamp")
+            and _env({"spec": {"template": p}}, "APP_VERSION") == version
+        ]
+
+    def serving_deployments(self) -> list[str]:
+        """Names of the Deployments labelled as the gate's serving ones."""
+        listing = self.sandbox.request(
+            "GET",
+            f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments",
+            params={"labelSelector": f"{ROLE_LABEL}=serving"},
+        )
+        return sorted(d["metadata"]["name"] for d in listing["items"])
+
     def revision_of(self, name: str) -> str:
         body = self.deployment(name)
         if body is None:
@@ -163,7 +189,7 @@ class Scenario:
         self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{APP}", "--timeout=90s")
 
     def adopt(self) -> None:
-        """Apply the gate; the operator moves v1 onto <app>-primary."""
+        """Apply the gate; v1 moves onto the gate's own serving Deployment, `<app>-<revision>`."""
         self.console.headline("Applying the DeploymentGate: the checklist becomes an object")
         self.console.block(_gate_summary(), indent="    | ")
         self.kubectl(
@@ -183,7 +209,13 @@ class Scenario:
             return status.get("phase") == "Idle" and status.get("stableRevision") == v1
 
         self.watch(idle, ADOPT_TIMEOUT, f"the gate taking over {APP} (phase Idle)")
-        self.console.line(f"    {APP}-primary now serves v1; new revisions of {APP} are gated.")
+        self.console.line(
+            f"    {self.serving_name(v1)} (the gate's own Deployment of v1) now serves users;"
+        )
+        self.console.line(
+            f"    Service {APP} selects only the gate's serving pods, so pods of {APP}'s"
+            " new revisions never get traffic until verified."
+        )
 
     def good_rollout(self) -> Outcome:
         self.console.headline(
@@ -202,7 +234,7 @@ class Scenario:
             f"gate phase {status.get('phase')}, stable revision {status.get('stableRevision')}"
             f" ({GOOD_VERSION} is {revision})",
         )
-        self._expect_serving(outcome, GOOD_VERSION)
+        self._expect_serving(outcome, GOOD_VERSION, revision)
         return outcome
 
     def bad_rollout(self, stable_version: str) -> Outcome:
@@ -231,18 +263,18 @@ class Scenario:
         )
 
         def canary_gone(_: dict[str, Any] | None) -> bool:
-            target = self.deployment(APP) or {}
-            return (
-                int((target.get("spec") or {}).get("replicas") or 0) == 0
-                and int((target.get("status") or {}).get("replicas") or 0) == 0
+            return self.deployment(self.serving_name(revision)) is None and not self.pods_running(
+                BAD_VERSION
             )
 
         try:
             self.watch(canary_gone, SETTLE_TIMEOUT, f"the {BAD_VERSION} pods going away")
-            outcome.check(True, f"no {BAD_VERSION} pod left (Deployment {APP} scaled to 0)")
+            outcome.check(
+                True, f"no {BAD_VERSION} pod left ({self.serving_name(revision)} removed)"
+            )
         except DemoFailure as exc:
             outcome.check(False, str(exc))
-        self._expect_serving(outcome, stable_version)
+        self._expect_serving(outcome, stable_version, str(status.get("stableRevision")))
         totals = self.stats.snapshot(time.monotonic())
         answered = totals.totals.get(BAD_VERSION, 0)
         failed = totals.total_errors.get(BAD_VERSION, 0)
@@ -255,18 +287,24 @@ class Scenario:
             self.console.line(f"    no user request reached {BAD_VERSION}: it was stopped at 0%")
         return outcome
 
-    def _expect_serving(self, outcome: Outcome, version: str) -> None:
-        """The primary runs `version` on every replica and users get only `version`."""
+    def _expect_serving(self, outcome: Outcome, version: str, revision: str) -> None:
+        """The serving Deployment of `revision` runs `version` on every replica, it is
+        the only one left, and users get only `version`."""
+        name = self.serving_name(revision)
 
-        def primary_on(_: dict[str, Any] | None) -> bool:
-            primary = self.deployment(primary_name(APP)) or {}
-            return _env(primary, "APP_VERSION") == version and _fully_ready(primary)
+        def serving_on(_: dict[str, Any] | None) -> bool:
+            serving = self.deployment(name) or {}
+            return (
+                _env(serving, "APP_VERSION") == version
+                and _fully_ready(serving)
+                and self.serving_deployments() == [name]
+            )
 
         def users_on(_: dict[str, Any] | None) -> bool:
             return self.stats.snapshot(time.monotonic()).only(version)
 
         for check, text in (
-            (primary_on, f"{primary_name(APP)} runs {version} on every replica"),
+            (serving_on, f"{name} (the only serving Deployment) runs {version} on every replica"),
             (
                 users_on,
                 f"every user request of the last {self.stats.window_seconds:g}s"
@@ -281,7 +319,12 @@ class Scenario:
 
     def epilogue(self, operator: OperatorHandle | None) -> None:
         self.console.headline("What the cluster says")
-        self.console.block(self.kubectl("-n", NAMESPACE, "get", "deploymentgates,deployments"))
+        self.console.block(self.kubectl("-n", NAMESPACE, "get", "deploymentgates"))
+        self.console.block(
+            self.kubectl(
+                "-n", NAMESPACE, "get", "deployments", "-L", f"{ROLE_LABEL},{REVISION_LABEL}"
+            )
+        )
         self.console.block(self.kubectl("-n", NAMESPACE, "describe", "deploymentgate", APP))
         if operator is None:
             return
