@@ -15,9 +15,13 @@ import kopf
 from deploymentgate.controller.context import OperatorContext
 from deploymentgate.controller.pods import PodInfo, summarize_pod
 from deploymentgate.controller.reconcile import GateReconciler
+from deploymentgate.controller.signoffs import policy_reader, summarize_approval
 from deploymentgate.controller.workloads import DeploymentInfo, summarize_deployment
+from deploymentgate.core.inputs import ObservedSignOff
+from deploymentgate.core.requires import index_entry
 from deploymentgate.k8s.api import Conflict
-from deploymentgate.models import API_GROUP, API_VERSION, PLURAL, Phase
+from deploymentgate.k8s.builders import GATE_LABEL
+from deploymentgate.models import API_GROUP, API_VERSION, APPROVAL_PLURAL, PLURAL, Phase
 
 log = logging.getLogger(__name__)
 registry = kopf.OperatorRegistry()
@@ -73,13 +77,37 @@ async def deployments_idx(
 
 
 @kopf.index("", "v1", "pods", registry=registry)
-def pods_idx(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, PodInfo]:
-    return {(namespace or ""): summarize_pod(dict(body))}
+async def pods_idx(
+    namespace: str | None, body: kopf.Body, memo: Any, **_: Any
+) -> dict[str, PodInfo]:
+    info = summarize_pod(dict(body))
+    # A gate's pod with an address: its prober may start the startup probe now,
+    # before the app listens, rather than on the gate's next pass.
+    gate = info.labels.get(GATE_LABEL)
+    reconciler = memo.reconcilers.get((namespace or "", gate)) if gate and info.ip else None
+    if reconciler is not None:
+        reconciler.prober.on_pod(info)
+    return {(namespace or ""): info}
 
 
 @kopf.index(*GATES, registry=registry)
-def gates_idx(namespace: str | None, name: str, status: kopf.Status, **_: Any) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(status)}
+def gates_idx(
+    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[Any, Any]:
+    """What other gates' spec.requires may read, with whom this gate lets read it."""
+    return {(namespace or "", name): index_entry(spec, status)}
+
+
+@kopf.index(API_GROUP, API_VERSION, APPROVAL_PLURAL, registry=registry)
+async def approvals_idx(
+    namespace: str | None, body: kopf.Body, memo: Any, **_: Any
+) -> dict[tuple[str, str], ObservedSignOff]:
+    """Sign-offs by (namespace, gate); core.signoff decides which count."""
+    found = summarize_approval(body)
+    if found is None:
+        return {}
+    memo.wake_namespace(namespace or "")
+    return {(namespace or "", found[0]): found[1]}
 
 
 # -- one loop per gate --------------------------------------------------------
@@ -88,7 +116,9 @@ def gates_idx(namespace: str | None, name: str, status: kopf.Status, **_: Any) -
 def _reconciler(memo: OperatorContext, namespace: str, name: str) -> GateReconciler:
     key = (namespace, name)
     if key not in memo.reconcilers:
-        memo.reconcilers[key] = GateReconciler(namespace, name, memo.api, memo.metrics)
+        memo.reconcilers[key] = GateReconciler(
+            namespace, name, memo.api, memo.metrics, policy=policy_reader(memo.api)
+        )
     return memo.reconcilers[key]
 
 
@@ -125,7 +155,8 @@ async def gate_loop(
         wakeup.clear()
         delay = IDLE_TICK
         try:
-            decision = await reconciler.reconcile(body, *_world(kwargs, ns))
+            sign_offs = tuple(kwargs["approvals_idx"].get((ns, name), ()))
+            decision = await reconciler.reconcile(body, *_world(kwargs, ns), sign_offs=sign_offs)
             memo.metrics.reconciled()
             if decision.status.phase in ACTIVE or decision.operations:
                 delay = tick

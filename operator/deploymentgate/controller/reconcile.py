@@ -8,7 +8,7 @@ recorded, so a lost race (409) repeats nothing and emits nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -18,23 +18,24 @@ from pydantic import ValidationError
 from deploymentgate.controller.executor import Executor
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.probing import GateProber
+from deploymentgate.controller.signoffs import PolicyReader
 from deploymentgate.controller.triggers import trigger_label
 from deploymentgate.controller.workloads import DeploymentInfo, summarize_deployment
 from deploymentgate.core import (
-    APPROVED_BY_ANNOTATION,
-    APPROVED_REVISION_ANNOTATION,
     Decision,
     Observations,
+    ObservedSignOff,
+    PolicyState,
     ProbeWorkload,
     Reason,
     RecordEvent,
     StartProbes,
     StopProbes,
     decide,
-    parse_approvers,
     read_spec,
     status_patch,
 )
+from deploymentgate.core.requires import required_gates
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
 from deploymentgate.k8s.builders import primary_name, verify_name
 from deploymentgate.metrics import GateMetrics
@@ -64,8 +65,10 @@ class GateReconciler:
         api: KubeApi,
         metrics: GateMetrics,
         clock: Clock = lambda: datetime.now(UTC),
+        policy: PolicyReader | None = None,
     ) -> None:
         self.namespace, self.name = namespace, name
+        self.policy = policy  # None: no sign-off counts
         self.api = api
         self.metrics = metrics
         self.clock = clock
@@ -80,11 +83,13 @@ class GateReconciler:
         gates: Mapping[tuple[str, str], dict[str, Any]],
         *,
         deleting: bool = False,
+        sign_offs: Sequence[ObservedSignOff] = (),
     ) -> Decision:
         gate = _plain(body)
         deployments = await self._confirm_target(gate, deployments)
+        signed = (tuple(sign_offs), await self._policy_state())
         for attempt in range(3):
-            decision, probes = self._decide(gate, deployments, gates, deleting)
+            decision, probes = self._decide(gate, deployments, gates, deleting, signed)
             stored = gate.get("status") or {}
             patch = _with_unstored(
                 status_patch(parse_status_safe(stored), decision.status), stored, decision
@@ -125,17 +130,22 @@ class GateReconciler:
             return deployments
         return {**deployments, key: summarize_deployment(live)}
 
+    async def _policy_state(self) -> PolicyState:
+        if self.policy is None:
+            return PolicyState(False, "this operator does not read the admission policy")
+        return await self.policy.state()
+
     def _decide(
         self,
         gate: dict[str, Any],
         deployments: Mapping[tuple[str, str], DeploymentInfo],
         gates: Mapping[tuple[str, str], dict[str, Any]],
         deleting: bool,
+        signed: tuple[tuple[ObservedSignOff, ...], PolicyState],
     ) -> tuple[Decision, tuple[Any, ...]]:
         spec, error = spec_error(gate.get("spec"))
         status = parse_status_safe(gate.get("status"))
         meta = gate["metadata"]
-        annotations = meta.get("annotations") or {}
         target = _target_name(gate)
         probes = tuple(self.prober.drain())
         obs = Observations(
@@ -149,9 +159,10 @@ class GateReconciler:
             generation=meta.get("generation"),
             deleting=deleting,
             spec_error=error,
-            approved_by=parse_approvers(annotations.get(APPROVED_BY_ANNOTATION)),
-            approved_revision=annotations.get(APPROVED_REVISION_ANNOTATION),
-            required_gates=_required(spec, gates, self.namespace),
+            sign_offs=signed[0],
+            sign_off_policy=signed[1],
+            created=_created(meta),
+            required_gates=required_gates(spec, self.namespace, self.name, gates),
         )
         return decide(spec, status, obs, self.clock()), probes
 
@@ -232,6 +243,14 @@ def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _created(meta: Mapping[str, Any]) -> datetime | None:
+    raw = meta.get("creationTimestamp")
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
 def _target_name(gate: Mapping[str, Any]) -> str | None:
     spec = gate.get("spec") or {}
     ref = spec.get("targetRef") if isinstance(spec, dict) else None
@@ -244,17 +263,6 @@ def _state(
 ) -> WorkloadState:
     info = deployments.get((namespace, name or ""))
     return info.state if info else ABSENT
-
-
-def _required(
-    spec: GateSpec | None, gates: Mapping[tuple[str, str], dict[str, Any]], namespace: str
-) -> dict[str, GateStatus | None]:
-    out: dict[str, GateStatus | None] = {}
-    for req in spec.requires if spec else []:
-        ns, _, name = req.gate.rpartition("/")
-        raw = gates.get((ns or namespace, name))
-        out[req.gate] = parse_status_safe(raw) if raw is not None else None
-    return out
 
 
 def _post_event(gate: dict[str, Any], event: RecordEvent) -> None:

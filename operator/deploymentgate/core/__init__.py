@@ -23,27 +23,26 @@ from deploymentgate.core.actions import (
     StartProbes,
     StopProbes,
 )
+from deploymentgate.core.approval_policy import PolicyState
 from deploymentgate.core.decide import Decision, decide
 from deploymentgate.core.inputs import (
-    APPROVED_BY_ANNOTATION,
-    APPROVED_REVISION_ANNOTATION,
     Observations,
+    ObservedSignOff,
     ProbeRun,
     ProbeWorkload,
-    parse_approvers,
 )
 from deploymentgate.core.spec_errors import read_spec
 from deploymentgate.core.status_patch import status_patch
 
 __all__ = [
-    "APPROVED_BY_ANNOTATION",
-    "APPROVED_REVISION_ANNOTATION",
     "Action",
     "Decision",
     "EnsurePrimary",
     "EnsureVerification",
     "EventType",
     "Observations",
+    "ObservedSignOff",
+    "PolicyState",
     "ProbeRun",
     "ProbeWorkload",
     "PromotePrimary",
@@ -57,7 +56,6 @@ __all__ = [
     "StartProbes",
     "StopProbes",
     "decide",
-    "parse_approvers",
     "read_spec",
     "status_patch",
 ]

@@ -23,7 +23,7 @@ from deploymentgate.core.verification import (
     watch_probes,
 )
 from deploymentgate.durations import format_duration
-from deploymentgate.models import Phase, ProbesStatus
+from deploymentgate.models import Phase, ProbesStatus, Trigger
 
 # ------------------------------------------------------------------ overlays
 
@@ -273,6 +273,7 @@ def promoting(run: Run) -> None:
             stable_images=list(st.images),
             frozen=True,
             rollback_reason=reason,
+            rollback_trigger=Trigger.PROGRESS_DEADLINE,
         )
         run.transition(Phase.BLOCKED, Reason.BLOCKED, reason)
         run.event(Reason.BLOCKED, reason, warning=True)
@@ -316,6 +317,7 @@ def start_rollout(run: Run, revision: str) -> None:
         step_since=None,
         step_ready_since=None,
         rollback_reason=None,
+        rollback_trigger=None,
         frozen=False,
         probes=ProbesStatus(),
     )
