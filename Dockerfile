@@ -14,8 +14,10 @@ RUN python -m venv "$VIRTUAL_ENV"
 COPY requirements.lock pyproject.toml ./
 COPY operator/ operator/
 # The lock pins every package; used as constraints it installs only the
-# runtime closure of the project (no test or lint tools). The pip cache lives
-# in a cache mount, never in a layer; pip itself is not needed at run time.
+# runtime closure of the operator distribution (no test or lint tools, no
+# local cluster, demo or reference app: those are devkit/, which is not in
+# the build context). The pip cache lives in a cache mount, never in a
+# layer; pip itself is not needed at run time.
 RUN --mount=type=cache,target=/root/.cache/pip \
     "$VIRTUAL_ENV/bin/pip" install --constraint requirements.lock . \
     && "$VIRTUAL_ENV/bin/python" -m pip uninstall --yes pip setuptools

@@ -10,10 +10,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH):/usr/local/go/bin
 
 .PHONY: venv tools lint test unit demo clean
 
-$(VENV)/.stamp: requirements.lock pyproject.toml
+# Two distributions, both editable: the operator (pyproject.toml, all the
+# operator image holds) and devkit/ (local cluster, demo, test helpers,
+# reference app), which `make demo` and `make test` need.
+$(VENV)/.stamp: requirements.lock pyproject.toml devkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e . -e devkit
 	touch $@
 
 venv: $(VENV)/.stamp

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 # subcommand name -> module exposing add_parser(subparsers) that sets `func`.
 COMMANDS: dict[str, str] = {
@@ -18,6 +18,9 @@ COMMANDS: dict[str, str] = {
     "sandbox": "deploymentgate.sandbox.cli",
     "demo": "deploymentgate.demo.cli",
 }
+# The distribution that carries the local cluster and the demo; the operator
+# image and a plain install of `deploymentgate` leave it out (devkit/).
+DEVKIT = "deploymentgate-devkit"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,16 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name is None or not module_name.startswith(exc.name):
                 raise
-            stub = sub.add_parser(name, help="(not available in this build)")
-            stub.set_defaults(func=_unavailable(name))
+            stub = sub.add_parser(name, help=f"(not in this install: needs {DEVKIT})")
+            # Whatever follows is accepted (see main), so the answer is this message.
+            stub.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+            stub.set_defaults(func=_unavailable(name), unavailable=True)
             continue
         module.add_parser(sub)
     return parser
 
 
-def _unavailable(name: str):  # type: ignore[no-untyped-def]
+def _unavailable(name: str) -> Callable[[argparse.Namespace], int]:
     def run(_: argparse.Namespace) -> int:
-        print(f"deploymentgate {name}: not yet available", file=sys.stderr)
+        print(
+            f"deploymentgate {name}: not part of this install. The local cluster and the demo"
+            f" ship in the {DEVKIT} distribution, which the operator image leaves out;"
+            " in a checkout, `make demo` (or `make venv`) installs it.",
+            file=sys.stderr,
+        )
         return 2
 
     return run
@@ -49,7 +59,9 @@ def _unavailable(name: str):  # type: ignore[no-untyped-def]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "unavailable", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

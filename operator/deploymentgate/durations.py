@@ -6,6 +6,7 @@ One parser here keeps the CRD pattern, the models and the CLI in agreement.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -15,24 +16,45 @@ PERCENT_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
 
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Longer than any field allows (each has its own maximum), short enough that
+# `timedelta` and date arithmetic on it never overflow: a value past it is a
+# ValueError (so a validation message), never an OverflowError.
+LONGEST_SECONDS = 10 * 365 * 24 * 3600.0
 
 
 def parse_duration(value: object) -> timedelta:
-    """Accept ``"1m30s"``, a number of seconds, or a timedelta."""
+    """Accept ``"1m30s"``, a number of seconds, or a timedelta.
+
+    Anything unusable, however large, is a ValueError naming the value.
+    """
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"duration must not be negative: {value!r}")
-        return timedelta(seconds=float(value))
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"not a duration: {value!r} (a number of seconds, at least 0)")
+        return _bounded(float(value), value)
     if not isinstance(value, str) or not re.fullmatch(DURATION_PATTERN, value.strip()):
         raise ValueError(
             f"not a duration: {value!r} (use a number with a unit, e.g. 250ms, 30s, 5m, 1h)"
         )
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value.strip()))
+    return _bounded(seconds, value)
+
+
+def _bounded(seconds: float, written: object) -> timedelta:
+    if not seconds <= LONGEST_SECONDS:  # also catches inf and nan
+        raise DurationTooLong(written)
     return timedelta(seconds=seconds)
+
+
+class DurationTooLong(ValueError):
+    """Longer than any field allows; the field's own maximum names the limit."""
+
+    def __init__(self, written: object) -> None:
+        super().__init__(f"duration too long: {written}")
+        self.written = written
 
 
 def format_duration(value: timedelta) -> str:

@@ -93,6 +93,12 @@ class GateMetrics:
             ["kind"],
             registry=r,
         )
+        self.notifications = Counter(
+            f"{PREFIX}_notifications",
+            "Webhook notifications by webhook type and result (sent, failed, dropped).",
+            ["type", "result"],
+            registry=r,
+        )
         self.last_reconcile = Gauge(
             f"{PREFIX}_last_reconcile_timestamp_seconds",
             "When the operator last finished a reconcile pass (Unix time).",
@@ -124,6 +130,9 @@ class GateMetrics:
 
     def rollback(self, namespace: str, name: str, reason: str) -> None:
         self.rollbacks.labels(namespace, name, reason).inc()
+
+    def notification(self, webhook_type: str, result: str) -> None:
+        self.notifications.labels(webhook_type, result).inc()
 
     def reconciled(self) -> None:
         self.reconciles.inc()

@@ -9,7 +9,11 @@ holds them together.
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+import json
+import re
+import typing
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -19,16 +23,21 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from deploymentgate.durations import (
     DURATION_PATTERN,
     PERCENT_PATTERN,
+    DurationTooLong,
     format_duration,
     format_percent,
     parse_duration,
@@ -47,34 +56,106 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": 32}),
 ]
-# Floors the CRD's duration pattern cannot state: a zero interval would
-# hammer the pods, a zero timeout would fail every check. The startup poll
-# may be finer than the other probes' (short phases must each be seen); the
-# startup probe never polls faster than this anyway.
+# Floors: a zero interval would hammer the pods, a zero timeout would fail
+# every check. The startup poll may be finer than the other probes' (short
+# phases must each be seen); the startup probe never polls faster than this.
 MIN_PROBE_INTERVAL = timedelta(milliseconds=100)
 MIN_POLL_INTERVAL = timedelta(milliseconds=50)
+# Ceilings (issue 9): past them a value is a typo or an overflow, never a plan.
+PROBE_MAX = timedelta(hours=1)  # one probe's timing: interval, timeout, latency
+WINDOW_MAX = timedelta(hours=1)  # error-rate window: its samples are kept in memory
+TRIGGER_MAX = timedelta(hours=24)  # how long a failure may last before rollback
+ROLLOUT_MAX = timedelta(days=7)  # one traffic step, or the wait for progress
 
 
-def _at_least(minimum: timedelta) -> AfterValidator:
-    def check(value: timedelta) -> timedelta:
-        if value < minimum:
-            raise ValueError(
-                f"must be at least {format_duration(minimum)}, got {format_duration(value)}"
+@dataclass(frozen=True)
+class DurationRange:
+    """Bounds of one duration field, checked by the models and stated to the
+    API server as CEL rules (`duration()` parses the same spellings), so that
+    `kubectl apply` refuses what the operator would mark Invalid."""
+
+    maximum: timedelta
+    minimum: timedelta = timedelta(0)
+    above_zero: bool = False
+
+    @property
+    def maximum_text(self) -> str:
+        return format_duration(self.maximum)
+
+    def rules(self) -> list[dict[str, str]]:
+        out = []
+        if self.above_zero:
+            out.append(
+                {"rule": "duration(self) > duration('0s')", "message": "must be longer than 0s"}
             )
+        elif self.minimum:
+            low = format_duration(self.minimum)
+            out.append(
+                {
+                    "rule": f"duration(self) >= duration('{low}')",
+                    "message": f"must be at least {low}",
+                }
+            )
+        high = self.maximum_text
+        out.append(
+            {"rule": f"duration(self) <= duration('{high}')", "message": f"must be at most {high}"}
+        )
+        return out
+
+    def _before(self, value: Any) -> Any:
+        try:
+            parse_duration(value)
+        except DurationTooLong as exc:
+            raise ValueError(f"must be at most {self.maximum_text}, got {exc.written}") from None
+        except ValueError:
+            pass  # the field's own parser names the problem
         return value
 
-    return AfterValidator(check)
+    def _after(self, value: timedelta) -> timedelta:
+        got = format_duration(value)
+        if self.above_zero and value <= timedelta(0):
+            raise ValueError(f"must be longer than 0s, got {got}")
+        if value < self.minimum:
+            raise ValueError(f"must be at least {format_duration(self.minimum)}, got {got}")
+        if value > self.maximum:
+            raise ValueError(f"must be at most {self.maximum_text}, got {got}")
+        return value
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        inner = core_schema.no_info_before_validator_function(self._before, handler(source))
+        return core_schema.no_info_after_validator_function(self._after, inner)
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = dict(handler(schema))
+        out["x-kubernetes-validations"] = self.rules()
+        return out
 
 
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError(f"must be longer than 0s, got {format_duration(value)}")
-    return value
+ProbeTime = Annotated[Duration, DurationRange(PROBE_MAX)]
+ProbeInterval = Annotated[Duration, DurationRange(PROBE_MAX, MIN_PROBE_INTERVAL)]
+PollInterval = Annotated[Duration, DurationRange(PROBE_MAX, MIN_POLL_INTERVAL)]
+Timeout = Annotated[Duration, DurationRange(PROBE_MAX, above_zero=True)]
+Window = Annotated[Duration, DurationRange(WINDOW_MAX, above_zero=True)]
 
-
-ProbeInterval = Annotated[Duration, _at_least(MIN_PROBE_INTERVAL)]
-PollInterval = Annotated[Duration, _at_least(MIN_POLL_INTERVAL)]
-Timeout = Annotated[Duration, AfterValidator(_positive)]
+# Names the operator builds objects, labels and URLs from. Gate and Deployment
+# names end up in label values (63 characters at most).
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"  # Service names start with a letter
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+HTTP_PATH = r"^/[!-~]*$"  # absolute, printable ASCII, no spaces (a query may follow)
+GATE_REF = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+NameLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+ServiceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_1035_LABEL)]
+HttpPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=HTTP_PATH)]
+Token = Annotated[str, Field(min_length=1, max_length=128)]  # a phase or an event type
+MAX_BODY_JSON = 4096  # characters of expectBody, serialized
+MAX_BODY_DEPTH = 8
+TriggerTime = Annotated[Duration, DurationRange(TRIGGER_MAX)]
+RolloutTime = Annotated[Duration, DurationRange(ROLLOUT_MAX)]
 Percent = Annotated[
     float,
     BeforeValidator(parse_percent),
@@ -104,7 +185,7 @@ class Model(BaseModel):
 class TargetRef(Model):
     kind: Literal["Deployment"] = "Deployment"
     """Kind of the workload the gate guards; only Deployment."""
-    name: str = Field(min_length=1)
+    name: NameLabel
     """Name of the Deployment (same namespace) whose new revisions the gate verifies."""
 
 
@@ -143,11 +224,11 @@ class Traffic(Model):
         },
     )
     """Percent of traffic on the new revision at each step, strictly ascending, 1-100."""
-    step_duration: Duration = timedelta(minutes=2)
+    step_duration: RolloutTime = timedelta(minutes=2)
     """Observation time at each step while rollback triggers are watched."""
-    progress_deadline: Duration = timedelta(minutes=10)
+    progress_deadline: RolloutTime = timedelta(minutes=10)
     """Longest wait for verification, canary pods or promotion before the gate blocks."""
-    http_route: str | None = None
+    http_route: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN)
     """router gatewayAPI: the HTTPRoute whose backend weights move."""
 
     @field_validator("steps")
@@ -178,56 +259,83 @@ DEFAULT_EVENTS = [
 
 
 class StartupProbe(Model):
-    path: str = "/health"
+    path: HttpPath = "/health"
     """Endpoint that answers 503 with the current startup phase until startup completes."""
     port: int | None = Field(default=None, ge=1, le=65535)  # default: first container port
     """Container port to probe; default: the pod's first container port."""
-    phases: list[str] = Field(default_factory=lambda: list(DEFAULT_PHASES), min_length=1)
+    phases: list[Token] = Field(
+        default_factory=lambda: list(DEFAULT_PHASES), min_length=1, max_length=64
+    )
     """Startup phases that must be reported, in this order."""
     phase_timeout: Timeout = timedelta(seconds=10)
     """Longest time one phase may take."""
     timeout: Timeout = timedelta(seconds=30)
     """Longest time the whole startup may take."""
-    poll_interval: PollInterval = timedelta(milliseconds=200)
+    poll_interval: PollInterval = timedelta(milliseconds=100)
     """How often the startup endpoint is polled."""
 
 
 class HealthProbe(Model):
-    path: str = "/health"
+    path: HttpPath = "/health"
     """Health endpoint."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """Container port to probe; default: the pod's first container port."""
     expect_status: int = Field(default=200, ge=100, le=599)
     """HTTP status a healthy pod answers."""
-    expect_body: dict[str, Any] = Field(default_factory=lambda: {"status": "healthy"})
+    expect_body: dict[str, Any] = Field(
+        default_factory=lambda: {"status": "healthy"}, max_length=32
+    )
     """JSON fields the body must contain (subset match); default {status: healthy}."""
-    max_latency: Duration = timedelta(milliseconds=50)
+    max_latency: ProbeTime = timedelta(milliseconds=50)
     """Slowest acceptable answer."""
     interval: ProbeInterval = timedelta(seconds=5)
     """Time between health checks."""
     timeout: Timeout = timedelta(seconds=2)
     """Time after which one check counts as failed."""
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+    """At 0% traffic, consecutive failed runs that reject the revision (no user waits on it)."""
+
+    @field_validator("expect_body")
+    @classmethod
+    def _small_body(cls, body: dict[str, Any]) -> dict[str, Any]:
+        if _depth(body) > MAX_BODY_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_BODY_DEPTH} levels")
+        if len(json.dumps(body)) > MAX_BODY_JSON:
+            raise ValueError(f"longer than {MAX_BODY_JSON} characters as JSON")
+        return body
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    """Nesting depth, stopping early: a hostile body must not recurse far."""
+    if level > MAX_BODY_DEPTH or not isinstance(value, dict | list):
+        return level
+    items = value.values() if isinstance(value, dict) else value
+    return max((_depth(item, level + 1) for item in items), default=level + 1)
 
 
 class WebSocketProbe(Model):
-    path: str = "/ws"
+    path: HttpPath = "/ws"
     """WebSocket endpoint."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """Container port to probe; default: the pod's first container port."""
-    send: str = '{"type": "user_message", "text": "gate probe"}'
+    send: str = Field(default='{"type": "user_message", "text": "gate probe"}', max_length=16384)
     """Message sent after connecting; it must cause the expected events."""
-    expect_events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS), min_length=1)
+    expect_events: list[Token] = Field(
+        default_factory=lambda: list(DEFAULT_EVENTS), min_length=1, max_length=64
+    )
     """Event types that must all arrive (the `type` field of each JSON message)."""
-    error_events: list[str] = Field(default_factory=lambda: ["error"])
+    error_events: list[Token] = Field(default_factory=lambda: ["error"], max_length=64)
     """Event types that fail the probe at once."""
     ordered: bool = True
     """Whether expectEvents must arrive in the listed order."""
-    max_event_latency: Duration = timedelta(milliseconds=100)
+    max_event_latency: ProbeTime = timedelta(milliseconds=100)
     """Longest acceptable gap before each expected event."""
     timeout: Timeout = timedelta(seconds=30)
     """Longest time one probe conversation may take."""
     interval: ProbeInterval = timedelta(seconds=10)
     """Time between probe conversations."""
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+    """At 0% traffic, consecutive failed runs that reject the revision (no user waits on it)."""
 
 
 class Probes(Model):
@@ -259,12 +367,12 @@ class ErrorRate(Model):
 
     threshold: Percent = 5.0
     """Error rate above which the revision is rolled back, e.g. "5%"."""
-    window: Duration = timedelta(minutes=1)
+    window: Window = timedelta(minutes=1)
     """Time window the error rate is computed over."""
     source: ErrorRateSource = ErrorRateSource.PROBE
     """probe: the gate's own requests to the new pods; prometheus: a PromQL query."""
     # source=probe: the gate's own requests to each canary pod.
-    path: str = "/"
+    path: HttpPath = "/"
     """source probe: path requested."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """source probe: container port; default: the pod's first container port."""
@@ -272,12 +380,12 @@ class ErrorRate(Model):
     """source probe: requests sent to each pod per interval."""
     interval: ProbeInterval = timedelta(seconds=5)
     """Time between error-rate measurements."""
-    min_requests: int = Field(default=20, ge=1)
+    min_requests: int = Field(default=20, ge=1, le=100_000)
     """Fewest requests in the window for a verdict; fewer is "no data", never a pass."""
     # source=prometheus: an instant query returning the error ratio (0..1).
-    prometheus_url: str | None = None
+    prometheus_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$")
     """source prometheus: base URL of the Prometheus HTTP API."""
-    query: str | None = None
+    query: str | None = Field(default=None, max_length=4096)
     """source prometheus: instant query returning the error ratio (0..1)."""
 
     @model_validator(mode="after")
@@ -298,9 +406,9 @@ class Rollback(Model):
 
     null turns it off (kubectl create/replace or apply --server-side; a client-side
     kubectl apply drops nulls)."""
-    health_failing_for: Duration = timedelta(minutes=5)
+    health_failing_for: TriggerTime = timedelta(minutes=5)
     """Roll back when the health probe has failed continuously this long."""
-    websocket_silent_for: Duration = timedelta(minutes=2)
+    websocket_silent_for: TriggerTime = timedelta(minutes=2)
     """Roll back when WebSocket events have not flowed this long."""
     on_startup_failure: bool = True
     """Roll back as soon as a new pod's startup fails."""
@@ -310,25 +418,257 @@ class Rollback(Model):
     """After a rollback, also restore the Deployment's template to the stable revision."""
 
 
+# Roles and people are Kubernetes names: a role is a DNS label, users and
+# groups whatever the authenticator says (bounded, so CEL costs stay bounded).
+ROLE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_ROLES = 16
+MAX_HOLDERS = 32
+RoleName = Annotated[str, Field(min_length=1, max_length=63, pattern=ROLE_PATTERN)]
+Subject = Annotated[str, Field(min_length=1, max_length=253)]
+
+
+class RoleHolders(Model):
+    """Who may sign off in one role: Kubernetes user names and/or groups."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.users) && size(self.users) > 0)"
+                    " || (has(self.groups) && size(self.groups) > 0)",
+                    "message": "a role needs at least one user or group",
+                }
+            ]
+        }
+    )
+
+    users: list[Subject] = Field(
+        default_factory=list,
+        max_length=MAX_HOLDERS,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    """User names (as the API server authenticates them) who hold the role."""
+    groups: list[Subject] = Field(
+        default_factory=list,
+        max_length=MAX_HOLDERS,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    """Groups whose members hold the role."""
+
+    @model_validator(mode="after")
+    def _someone(self) -> RoleHolders:
+        if not self.users and not self.groups:
+            raise ValueError("a role needs at least one user or group")
+        return self
+
+
 class Approvals(Model):
-    required: list[str] = Field(default_factory=list)
-    """Who must sign off (annotation deploymentgate.dev/approved-by) before traffic moves."""
+    """Seed §10: named roles that must each sign off a verified revision.
+
+    A sign-off is a GateApproval object, checked at admission against `roles`
+    (kubectl gate approve <gate> --role <role>)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.required) || self.required.all(r,"
+                    " has(self.roles) && r in self.roles)",
+                    "message": "every required role must be defined in approvals.roles",
+                }
+            ]
+        }
+    )
+
+    required: list[RoleName] = Field(
+        default_factory=list,
+        max_length=MAX_ROLES,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    """Roles that must each sign off before traffic moves, e.g. [qa, engineering-lead]."""
+    roles: dict[str, RoleHolders] = Field(
+        default_factory=dict,
+        max_length=MAX_ROLES,
+        json_schema_extra={
+            "maxProperties": MAX_ROLES,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, size(k) <= 63 && k.matches('{ROLE_PATTERN}'))",
+                    "message": "role names are lowercase DNS labels (a-z, 0-9, -)",
+                }
+            ],
+        },
+    )
+    """Who holds each role, e.g. {qa: {groups: [qa]}, engineering-lead: {users: [erin]}}."""
+
+    @field_validator("roles")
+    @classmethod
+    def _role_names(cls, roles: dict[str, RoleHolders]) -> dict[str, RoleHolders]:
+        for name in roles:
+            if len(name) > 63 or not re.fullmatch(ROLE_PATTERN, name):
+                raise ValueError(
+                    f"role {name!r}: role names are lowercase DNS labels (a-z, 0-9, -)"
+                )
+        return roles
+
+    @model_validator(mode="after")
+    def _required_defined(self) -> Approvals:
+        undefined = [r for r in self.required if r not in self.roles]
+        if undefined:
+            raise ValueError(
+                f"required roles {', '.join(undefined)} are not defined in approvals.roles"
+                " (name the users or groups who hold each)"
+            )
+        if len(set(self.required)) != len(self.required):
+            raise ValueError(f"required lists a role twice: {self.required}")
+        return self
+
+
+# A sign-off (kind GateApproval): one person, one role, one revision of one gate.
+APPROVAL_KIND = "GateApproval"
+APPROVAL_PLURAL = "gateapprovals"
+REVISION_PATTERN = r"^[a-z0-9]{1,64}$"
+GATE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+class GateApprovalSpec(Model):
+    """What a sign-off says. The admission policy checks it against the person
+    who creates it; nobody can change it afterwards."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self == oldSelf",
+                    "message": "a sign-off cannot be edited: delete it and create a new one",
+                }
+            ]
+        }
+    )
+
+    gate: str = Field(min_length=1, max_length=253, pattern=GATE_NAME_PATTERN)
+    """Name of the DeploymentGate (same namespace) being signed off."""
+    revision: str = Field(max_length=64, pattern=REVISION_PATTERN)
+    """The gate's status.revision this sign-off is for; it never counts for another."""
+    role: RoleName
+    """The role signed off as; the gate's spec.approvals.roles says who holds it."""
+    approver: Subject
+    """Your Kubernetes user name; admission refuses any other."""
+    groups: list[Subject] = Field(
+        default_factory=list,
+        max_length=MAX_HOLDERS,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    """Your groups through which you hold the role; admission refuses groups you are not in."""
 
 
 class Requirement(Model):
-    gate: str = Field(pattern=r"^([a-z0-9-]+/)?[a-z0-9-]+$")
+    gate: str = Field(max_length=127, pattern=GATE_REF)
     """Another DeploymentGate ([namespace/]name) that must have promoted first, e.g. staging."""
     same_image: bool = True
     """Require that gate's stable revision to run the same images as this one's new revision."""
 
 
+DEFAULT_SECRET_ENV = ["*SECRET*", "*PASSWORD*", "*TOKEN*", "*API_KEY*", "*PRIVATE_KEY*"]
+
+
+class ForbiddenEnv(Model):
+    name: str = Field(min_length=1, max_length=253)
+    """Environment variable name."""
+    value: str = Field(max_length=1024)
+    """Value it must not have (compared case-insensitively, e.g. DEBUG=true)."""
+
+
+class ConfigChecks(Model):
+    """Seed §7: checked on the pod template before any pod of a new revision starts."""
+
+    required_env: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        json_schema_extra={"items": {"type": "string", "minLength": 1, "maxLength": 253}},
+    )
+    """Variables every container must set in `env`."""
+    secret_env: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SECRET_ENV),
+        max_length=100,
+        json_schema_extra={"items": {"type": "string", "minLength": 1, "maxLength": 253}},
+    )
+    """Name patterns (shell-style, case-insensitive) of credentials: their value must come
+    from valueFrom.secretKeyRef, never a literal value."""
+    forbidden_env: list[ForbiddenEnv] = Field(default_factory=list, max_length=100)
+    """Variable values that must not ship (e.g. {name: DEBUG, value: "true"})."""
+
+
+def _immutable(field: str, why: str) -> dict[str, Any]:
+    """A CEL transition rule: the API server refuses any change to the field."""
+    return {
+        "x-kubernetes-validations": [
+            {
+                "rule": "self == oldSelf",
+                "message": f"{field} is immutable: {why}; to change it, delete the gate"
+                " and create it again",
+            }
+        ]
+    }
+
+
+class Dependent(Model):
+    """A gate in another namespace allowed to name this one in `spec.requires`."""
+
+    namespace: NameLabel
+    """Namespace of the gate that may depend on this one."""
+    gate: NameLabel | None = None
+    """Name of that gate; omit to allow every gate of the namespace."""
+
+
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+
+
+class SecretKeySelector(Model):
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)
+    """Secret in the gate's namespace (the operator needs `get` on it: see the chart)."""
+    key: str = Field(min_length=1, max_length=253, pattern=SECRET_KEY)
+    """Key of the Secret whose value is the webhook URL."""
+
+
+class WebhookUrlSource(Model):
+    secret_key_ref: SecretKeySelector
+    """A webhook URL is a credential: it is only ever read from a Secret."""
+
+
+class WebhookType(StrEnum):
+    SLACK = "slack"  # Slack incoming webhook (also Mattermost, Rocket.Chat)
+    JSON = "json"  # the generic JSON record
+
+
+class Webhook(Model):
+    type: WebhookType = WebhookType.JSON
+    """slack (a Slack-compatible message) or json (a plain JSON record of the transition)."""
+    url_from: WebhookUrlSource
+    """Where the URL comes from: {secretKeyRef: {name, key}}."""
+
+
+class Notifications(Model):
+    """Messages on entering AwaitingApproval, Promoted, RolledBack or Blocked."""
+
+    webhooks: list[Webhook] = Field(min_length=1, max_length=8)
+    """Where to post; each is retried with backoff and never slows the rollout."""
+
+
 class GateSpec(Model):
     """What the team declared: which Deployment, and what "verified" means for it."""
 
-    target_ref: TargetRef
-    """The Deployment whose rollouts the gate verifies."""
-    service: str = Field(min_length=1)
-    """The Service whose traffic moves between the stable and the new revision."""
+    target_ref: TargetRef = Field(
+        json_schema_extra=_immutable(
+            "targetRef", "the gate's objects and history belong to one Deployment"
+        )
+    )
+    """The Deployment whose rollouts the gate verifies (immutable)."""
+    service: ServiceName = Field(
+        json_schema_extra=_immutable("service", "traffic of one Service moves under one gate")
+    )
+    """The Service whose traffic moves between the stable and the new revision (immutable)."""
     traffic: Traffic = Field(default_factory=Traffic)
     """How and how fast traffic moves to a verified revision."""
     probes: Probes = Field(default_factory=Probes)
@@ -337,8 +677,19 @@ class GateSpec(Model):
     """When to revert a new revision."""
     approvals: Approvals | None = None
     """Human sign-off required before traffic moves."""
-    requires: list[Requirement] = Field(default_factory=list)
-    """Gates that must have promoted the same revision first (staging before production)."""
+    requires: list[Requirement] = Field(default_factory=list, max_length=16)
+    """Gates that must have promoted the same revision first (staging before production).
+
+    A gate of another namespace counts only if it lists this gate in its
+    `dependents`; otherwise it reads as not found."""
+    dependents: list[Dependent] = Field(default_factory=list, max_length=32)
+    """Gates of other namespaces that may require this one (e.g. [{namespace: prod}]).
+
+    Without an entry, they see it as not found. Same-namespace gates need none."""
+    config: ConfigChecks | None = None
+    """Configuration checks of each new revision's template (seed §7); omit to skip."""
+    notifications: Notifications | None = None
+    """Webhooks told about this gate's transitions, besides the operator-wide ones."""
 
 
 # ------------------------------------------------------------------- status
@@ -347,16 +698,87 @@ class GateSpec(Model):
 class Phase(StrEnum):
     """Explicit rollout phases; `kubectl get` shows them."""
 
-    INITIALIZING = "Initializing"  # adopting the Deployment: primary taking over its pods
+    INITIALIZING = "Initializing"  # adopting the Deployment: its own serving Deployment takes over
     IDLE = "Idle"  # stable revision serving, nothing to verify
     VERIFYING = "Verifying"  # new revision at 0% traffic, probes running
     PROGRESSING = "Progressing"  # stepping traffic to the new revision
     AWAITING_APPROVAL = "AwaitingApproval"
-    PROMOTING = "Promoting"  # primary taking the verified template
+    PROMOTING = "Promoting"  # the new revision grows to full size, the stable goes
     PROMOTED = "Promoted"  # new revision verified and serving 100%
     ROLLED_BACK = "RolledBack"  # a trigger fired; traffic back on stable
     BLOCKED = "Blocked"  # deadline passed or frozen; needs a human
     INVALID = "Invalid"  # spec cannot be acted on; traffic untouched
+
+
+class Trigger(StrEnum):
+    """Why a revision was rejected or blocked: the metric label and Event reason
+    come from this value, never from parsing a message."""
+
+    STARTUP_FAILED = "startupFailed"  # a pod reported a failed or out-of-order startup
+    STARTUP_UNOBSERVED = "startupUnobserved"  # first phases never seen, replacements used up
+    HEALTH_FAILING = "healthFailing"
+    WEBSOCKET_FAILING = "websocketFailing"
+    ERROR_RATE = "errorRate"
+    PROGRESS_DEADLINE = "progressDeadline"
+
+
+# Status bounds. The status is user-writable (the status subresource), so what
+# the schema admits must parse and must not crash the core; and the operator's
+# own writes must never exceed them (texts are clipped when written).
+STATUS_TEXT_MAX = 4096
+STATUS_NAME_MAX = 253
+IMAGE_MAX = 1024
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _clipper(limit: int) -> Any:
+    def clip(text: str) -> str:
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    return clip
+
+
+def _bounded_text(limit: int) -> Any:
+    clip = _clipper(limit)
+    return (
+        AfterValidator(clip),
+        PlainSerializer(clip, return_type=str),
+        WithJsonSchema({"type": "string", "maxLength": limit}),
+    )
+
+
+def _moment(value: datetime) -> datetime:
+    """Times are compared with the clock: naive means UTC, and the year is sane."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"must be from {EARLIEST.year} to {LATEST.year - 1}, got {value}")
+    return value
+
+
+TIME_RULE = (
+    f"self >= timestamp('{EARLIEST:%Y-%m-%dT%H:%M:%SZ}')"
+    f" && self < timestamp('{LATEST:%Y-%m-%dT%H:%M:%SZ}')"
+)
+StatusText = Annotated[str, *_bounded_text(STATUS_TEXT_MAX)]
+StatusName = Annotated[str, *_bounded_text(STATUS_NAME_MAX)]
+ImageRef = Annotated[str, *_bounded_text(IMAGE_MAX)]
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_moment),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "maxLength": 64,
+            "x-kubernetes-validations": [
+                {"rule": TIME_RULE, "message": f"must be from {EARLIEST.year} to {LATEST.year - 1}"}
+            ],
+        }
+    ),
+]
+Measure = Annotated[float, Field(ge=-1e15, le=1e15)]
 
 
 class ProbeStatus(Model):
@@ -364,14 +786,18 @@ class ProbeStatus(Model):
 
     ok: bool | None = None
     """Last verdict: true passed, false failed, absent no verdict yet (no data)."""
-    message: str = ""
+    message: StatusText = ""
     """What the last run saw."""
-    last_run: datetime | None = None
-    last_success: datetime | None = None
-    failing_since: datetime | None = None
+    last_run: Timestamp | None = None
+    last_success: Timestamp | None = None
+    failing_since: Timestamp | None = None
     """Start of the current run of failures; rollback triggers measure from here."""
-    values: dict[str, float] = Field(default_factory=dict)
+    values: dict[str, Measure] = Field(default_factory=dict, max_length=64)
     """Numbers behind the verdict (latencies in ms, rates, counts)."""
+    consecutive_failures: int = Field(default=0, ge=0, le=1_000_000)
+    """Failed runs since the last pass; at 0% traffic failureThreshold of them reject."""
+    restarts: int = Field(default=0, ge=0, le=100)
+    """Startup only: verification pods replaced because their first phases went unseen."""
 
 
 class ProbesStatus(Model):
@@ -382,22 +808,34 @@ class ProbesStatus(Model):
 
 
 class Condition(Model):
-    type: str
+    type: StatusName
     status: Literal["True", "False", "Unknown"]
-    reason: str
-    message: str = ""
-    last_transition_time: datetime
+    reason: StatusName
+    message: StatusText = ""
+    last_transition_time: Timestamp
 
 
 class HistoryEntry(Model):
-    time: datetime
-    revision: str | None = None
+    time: Timestamp
+    revision: StatusName | None = None
     phase: Phase
-    reason: str
-    message: str = ""
+    reason: StatusName
+    message: StatusText = ""
 
 
 HISTORY_LIMIT = 20
+
+
+class SignOff(Model):
+    """One sign-off the gate counted, as `kubectl describe` shows it."""
+
+    role: StatusName
+    approver: StatusName
+    revision: StatusName
+    time: Timestamp
+    """When the sign-off was made (its creationTimestamp)."""
+    name: StatusName
+    """The GateApproval object."""
 
 
 class GateStatus(Model):
@@ -405,48 +843,70 @@ class GateStatus(Model):
 
     phase: Phase | None = None
     """Where the rollout stands (Idle, Verifying, Progressing, RolledBack, ...)."""
-    message: str = ""
+    message: StatusText = ""
     """What the gate is doing or waiting for, in a sentence."""
-    observed_generation: int | None = None
-    target: str | None = None
+    observed_generation: int | None = Field(default=None, ge=0, le=2**53 - 1)
+    target: StatusName | None = None
     """The Deployment the gate guards."""
-    revision: str | None = None  # revision under test (pod-template hash)
+    revision: StatusName | None = None  # revision under test (pod-template hash)
     """Revision (pod-template hash) under test, or last tested."""
-    stable_revision: str | None = None
+    stable_revision: StatusName | None = None
     """Last verified revision; the gate's serving Deployment `<target>-<revision>` serves it."""
-    verified_revision: str | None = None
+    verified_revision: StatusName | None = None
     """Revision whose verification at 0% traffic passed (or that was adopted as it ran at
     first sight). No other revision is stepped or promoted, and only its template is ever
     copied into a serving Deployment."""
-    step: int | None = None  # index into spec.traffic.steps, 0-based
+    step: int | None = Field(default=None, ge=0, le=99)  # index into spec.traffic.steps
     """Index into spec.traffic.steps of the current step (0-based)."""
-    canary_weight: int = 0
+    canary_weight: int = Field(default=0, ge=0, le=100)
     """Percent of traffic meant for the revision under test."""
-    replicas: int | None = None  # total replicas the team asked for
+    replicas: int | None = Field(default=None, ge=0, le=2**31 - 1)  # what the team asked for
     """Total replicas shared by the stable and the new revision."""
-    phase_since: datetime | None = None
-    step_since: datetime | None = None
+    phase_since: Timestamp | None = None
+    step_since: Timestamp | None = None
     """When the current step began (canary scaled)."""
-    step_ready_since: datetime | None = None
+    step_ready_since: Timestamp | None = None
     """When the current step's new pods were ready; the step's observation time counts from here."""
-    rollback_reason: str | None = None
+    rollback_reason: StatusText | None = None
     """Why the revision under test was rejected; it is not retried until the Deployment changes."""
+    rollback_trigger: Trigger | None = None
+    """Which trigger rejected or blocked the revision under test (typed; see rollbackReason)."""
     frozen: bool = False
     """Traffic held where a trigger found it (rollback.action freeze): the gate changes nothing."""
     resume_phase: Phase | None = None
     """Phase to return to once the spec is valid again or the Deployment exists again."""
-    images: list[str] = Field(default_factory=list)
+    images: list[ImageRef] = Field(default_factory=list, max_length=256)
     """Container images of the revision under test."""
-    stable_images: list[str] = Field(default_factory=list)
+    stable_images: list[ImageRef] = Field(default_factory=list, max_length=256)
     """Container images of the stable revision (other gates' `requires` compare against these)."""
     probes: ProbesStatus = Field(default_factory=ProbesStatus)
     """Each probe's last result for the revision under test."""
     conditions: list[Condition] = Field(
         default_factory=list,
+        max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    history: list[HistoryEntry] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
     """The latest transitions, oldest first (bounded)."""
+    sign_offs: list[SignOff] = Field(default_factory=list, max_length=MAX_ROLES)
+    """Who signed off the revision under test, as which role, when (spec.approvals)."""
+
+
+def _duration_limits(model: type[BaseModel], prefix: str = "") -> dict[str, DurationRange]:
+    out: dict[str, DurationRange] = {}
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{info.alias or name}"
+        for meta in info.metadata:
+            if isinstance(meta, DurationRange):
+                out[path] = meta
+        for inner in (info.annotation, *typing.get_args(info.annotation)):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                out.update(_duration_limits(inner, f"{path}."))
+    return out
+
+
+# spec path (camelCase, dotted) -> its bounds; the README's table of limits.
+DURATION_LIMITS = _duration_limits(GateSpec)
 
 
 def parse_spec(raw: dict[str, Any]) -> GateSpec:

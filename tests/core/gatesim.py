@@ -31,7 +31,8 @@ from deploymentgate.core import (
     StopProbes,
     decide,
 )
-from deploymentgate.core.inputs import ABSENT
+from deploymentgate.core.approval_policy import PolicyState
+from deploymentgate.core.inputs import ABSENT, ObservedSignOff
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import GateSpec, GateStatus, dump, parse_spec, parse_status
 from deploymentgate.observations import ProbeKind, ProbeObservation, WorkloadState
@@ -59,6 +60,33 @@ def template(image: str, *, extra_labels: dict[str, str] | None = None) -> dict[
 
 def rev(image: str) -> str:
     return template_revision(template(image))
+
+
+def approvals(*roles: str) -> dict[str, Any]:
+    """spec.approvals requiring `roles`, each held by the group of the same name."""
+    return {"required": list(roles), "roles": {r: {"groups": [r]} for r in roles}}
+
+
+POLICY_IN_FORCE = PolicyState(True, since=T0 - timedelta(days=1))
+
+
+def sign_off(
+    role: str,
+    revision: str,
+    at: datetime,
+    *,
+    approver: str | None = None,
+    groups: Iterable[str] | None = None,
+) -> ObservedSignOff:
+    """A GateApproval by a member of the group named like the role (see `approvals`)."""
+    return ObservedSignOff(
+        name=f"{role}-{revision}-{approver or 'someone'}",
+        revision=revision,
+        role=role,
+        approver=approver or f"{role}-person",
+        groups=frozenset([role] if groups is None else groups),
+        created=at,
+    )
 
 
 def gate_spec(**overrides: Any) -> GateSpec:
@@ -165,8 +193,9 @@ class Sim:
     deleting: bool = False
     deleting_since: datetime | None = None
     spec_error: str | None = None
-    approved_by: frozenset[str] = frozenset()
-    approved_revision: str | None = None
+    sign_offs: list[ObservedSignOff] = dataclasses.field(default_factory=list)
+    sign_off_policy: PolicyState = POLICY_IN_FORCE
+    created: datetime | None = None  # the gate's creationTimestamp
     required_gates: dict[str, GateStatus | None] = dataclasses.field(default_factory=dict)
     statuses: list[GateStatus] = dataclasses.field(default_factory=list)
     calls: list[Call] = dataclasses.field(default_factory=list)
@@ -186,8 +215,9 @@ class Sim:
             deleting=self.deleting,
             deleting_since=self.deleting_since,
             spec_error=self.spec_error,
-            approved_by=self.approved_by,
-            approved_revision=self.approved_revision,
+            sign_offs=tuple(self.sign_offs),
+            sign_off_policy=self.sign_off_policy,
+            created=self.created,
             required_gates=self.required_gates,
         )
 

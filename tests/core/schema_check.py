@@ -55,6 +55,8 @@ def errors(schema: dict[str, Any], value: Any, path: str = "") -> list[str]:
             out.append(f"{path}: more than {schema['maxItems']} items")
         for i, item in enumerate(value):
             out += errors(schema.get("items", {}), item, f"{path}[{i}]")
+    if isinstance(value, dict) and len(value) > schema.get("maxProperties", len(value)):
+        out.append(f"{path}: more than {schema['maxProperties']} properties")
     if isinstance(value, dict) and not schema.get("x-kubernetes-preserve-unknown-fields"):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")

@@ -16,7 +16,18 @@ from typing import Any
 
 import pytest
 import yaml
-from gatesim import T0, Sim, deployment, gate_spec, minutes, obs_for, passing, seconds
+from gatesim import (
+    T0,
+    Sim,
+    approvals,
+    deployment,
+    gate_spec,
+    minutes,
+    obs_for,
+    passing,
+    seconds,
+    sign_off,
+)
 from pydantic import BaseModel, PlainSerializer, ValidationError
 from pydantic.fields import FieldInfo
 from schema_check import errors
@@ -68,7 +79,13 @@ rollback:
   healthFailingFor: 5m
   websocketSilentFor: 2m
   onStartupFailure: true
-approvals: {required: [engineering-lead, qa, product-owner, devops]}
+approvals:
+  required: [engineering-lead, qa, product-owner, devops]
+  roles:
+    engineering-lead: {users: [erin], groups: [eng-leads]}
+    qa: {groups: [qa]}
+    product-owner: {users: [pat]}
+    devops: {groups: [sre]}
 requires: [{gate: staging/chat, sameImage: true}]
 """
 )
@@ -139,6 +156,8 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
 
 
 def _expected_type(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Annotated:  # bounded: Annotated[float, Field()]
+        annotation = typing.get_args(annotation)[0]
     origin = typing.get_origin(annotation)
     if origin is list:
         return "array"
@@ -312,13 +331,13 @@ def test_unknown_spec_fields_are_pruned_by_schema_and_refused_by_models(
 
 
 def _statuses_of_a_busy_gate() -> list[GateStatus]:
-    sim = Sim(spec=gate_spec(approvals={"required": ["qa"]}), target=deployment("chat:1", 4))
+    sim = Sim(spec=gate_spec(approvals=approvals("qa")), target=deployment("chat:1", 4))
     sim.settle(T0)
     new = sim.deploy("chat:2")
     t = T0 + minutes(1)
     sim.tick(t)
     sim.tick(t, [*passing(t, new), obs_for(ProbeKind.ERROR_RATE, None, t, revision=new)])
-    sim.approved_by, sim.approved_revision = frozenset({"qa"}), new
+    sim.sign_offs = [sign_off("qa", new, t)]
     sim.tick(t + seconds(5))
     sim.tick(t + seconds(10))
     rate = obs_for(ProbeKind.ERROR_RATE, False, t + seconds(20), revision=new, values={"r": 0.2})

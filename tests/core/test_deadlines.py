@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gatesim import T0, adopted, gate_spec, minutes, passing, rev, seconds
+from gatesim import T0, adopted, approvals, gate_spec, minutes, passing, rev, seconds
 
 from deploymentgate.core import RemoveVerification, ScaleServing, StopProbes
 from deploymentgate.core.actions import Reason
@@ -119,7 +119,7 @@ def test_promotion_that_never_becomes_ready_blocks_with_traffic_held() -> None:
 
 
 def test_waiting_for_approval_has_no_deadline() -> None:
-    sim = adopted(spec=gate_spec(approvals={"required": ["qa"]}))
+    sim = adopted(spec=gate_spec(approvals=approvals("qa")))
     new = sim.deploy("chat:2")
     t = T0 + minutes(1)
     sim.tick(t)

@@ -10,12 +10,14 @@ from gatesim import (
     Call,
     Sim,
     adopted,
+    approvals,
     deployment,
     gate_spec,
     minutes,
     obs_for,
     passing,
     seconds,
+    sign_off,
 )
 
 from deploymentgate.core import ProbeRun, ProbeWorkload, StartProbes, decide
@@ -36,7 +38,7 @@ def run_scenario(
     t = T0 + minutes(1)
     sim.tick(t)
     sim.tick(t, passing(t, new))
-    sim.approved_by, sim.approved_revision = frozenset({"qa"}), new
+    sim.sign_offs = [sign_off("qa", new, t)]
     for _ in range(40):
         t += seconds(30)
         results = passing(t, new, GATED)
@@ -57,7 +59,7 @@ def run_scenario(
 
 SCENARIOS = {
     "promoted": lambda: run_scenario(gate_spec()),
-    "approved": lambda: run_scenario(gate_spec(approvals={"required": ["qa"]})),
+    "approved": lambda: run_scenario(gate_spec(approvals=approvals("qa"))),
     "rolled-back": lambda: run_scenario(gate_spec(), fail_at_step=1),
     "reverted": lambda: run_scenario(gate_spec(rollback={"revertTarget": True}), fail_at_step=0),
     "frozen": lambda: run_scenario(gate_spec(rollback={"action": "freeze"}), fail_at_step=2),

@@ -80,3 +80,21 @@ def test_final_failures_are_reported_for_the_triggers() -> None:
 
     assert [(f.kind, f.message) for f in folded.finals] == [(ProbeKind.STARTUP, "CACHE")]
     assert folded.probes.startup is not None and folded.probes.startup.ok is False
+
+
+def test_consecutive_failed_runs_are_counted_across_batches_and_reset_by_a_pass() -> None:
+    """What failureThreshold counts at 0% traffic; no data neither counts nor resets."""
+    probes = ProbesStatus()
+    runs = [(False, 0), (None, 1), (False, 2), (False, 3)]
+    for ok, at in runs:
+        probes = fold(probes, [obs_for(H, ok, T0 + seconds(at), revision=REV)], REV).probes
+    assert probes.health is not None and probes.health.consecutive_failures == 3
+
+    batch = [
+        obs_for(H, True, T0 + seconds(4), revision=REV),
+        obs_for(H, False, T0 + seconds(5), revision=REV),
+    ]
+    probes = fold(probes, batch, REV).probes
+    assert probes.health is not None and probes.health.consecutive_failures == 1
+    probes = fold(probes, [obs_for(H, True, T0 + seconds(6), revision=REV)], REV).probes
+    assert probes.health is not None and probes.health.consecutive_failures == 0

@@ -23,6 +23,7 @@ from gatesim import (
     Call,
     Sim,
     adopted,
+    approvals,
     deployment,
     gate_spec,
     minutes,
@@ -30,6 +31,7 @@ from gatesim import (
     passing,
     rev,
     seconds,
+    sign_off,
     template,
 )
 
@@ -73,7 +75,7 @@ def _progressing(sim: Sim) -> datetime:
 
 
 def _awaiting(sim: Sim) -> datetime:
-    sim.spec = gate_spec(approvals={"required": ["qa"]})
+    sim.spec = gate_spec(approvals=approvals("qa"))
     t = _verifying(sim)
     sim.tick(t, passing(t, NEW))
     assert sim.status.phase is Phase.AWAITING_APPROVAL
@@ -133,7 +135,7 @@ def test_team_manifest_applied_while_the_operator_is_down_reaches_no_user() -> N
 
 
 def test_only_verified_or_adopted_revisions_ever_get_a_serving_deployment() -> None:
-    sim = adopted(spec=gate_spec(approvals={"required": ["qa"]}))
+    sim = adopted(spec=gate_spec(approvals=approvals("qa")))
     adoption = len(sim.calls)
     t = _awaiting(sim)
     bad = sim.deploy("chat:3")  # superseded before any sign-off: never verified
@@ -144,7 +146,7 @@ def test_only_verified_or_adopted_revisions_ever_get_a_serving_deployment() -> N
     sim.deploy("chat:2")
     sim.tick(t + seconds(10))
     sim.tick(t + seconds(10), passing(t + seconds(10), NEW))
-    sim.approved_by, sim.approved_revision = frozenset({"qa"}), NEW
+    sim.sign_offs = [sign_off("qa", NEW, t + seconds(10))]
     for i in range(30):
         now = t + seconds(20 + 30 * i)
         sim.tick(now, passing(now, NEW, GATED))

@@ -158,3 +158,28 @@ def test_pod_is_kept_when_no_unwatched_startup_blocks_verification(case: str) ->
     assert RemoveVerification() not in decision.operations
     assert StopProbes() not in decision.operations
     assert Reason.VERIFICATION_RESTARTED not in [e.reason for e in decision.events]
+
+
+def test_replacements_are_bounded_then_the_gate_blocks_and_says_why() -> None:
+    """Issue 13: an unbounded rule replaced the pod every 2 s until progressDeadline."""
+    from deploymentgate.core.verification import MAX_UNWATCHED_RESTARTS
+    from deploymentgate.models import Trigger
+
+    sim, new = verifying()
+    t = STARTED + seconds(5)
+    for n in range(MAX_UNWATCHED_RESTARTS):
+        decision = sim.tick(t, [unwatched(t, new, pod=f"chat-verify-{n}")])
+        assert RemoveVerification() in decision.operations
+        assert f"({n + 1}/{MAX_UNWATCHED_RESTARTS})" in decision.events[0].message
+        sim.settle(t + seconds(1))
+        t += seconds(3)
+
+    decision = sim.tick(t, [unwatched(t, new, pod="chat-verify-last")])
+
+    assert t < STARTED + minutes(1)  # long before the 10m deadline
+    assert decision.status.phase is Phase.BLOCKED
+    assert decision.status.rollback_trigger is Trigger.STARTUP_UNOBSERVED
+    assert "not observed from the first phase" in decision.status.message
+    assert Reason.VERIFICATION_RESTARTED not in [e.reason for e in decision.events]
+    assert decision.status.probes.startup is not None
+    assert decision.status.probes.startup.restarts == MAX_UNWATCHED_RESTARTS

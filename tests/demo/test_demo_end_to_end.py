@@ -7,6 +7,7 @@ behind" is checked by looking for that marker afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -82,12 +84,41 @@ def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
     return lines
 
 
+# How the demo gets started: by us directly, or as `make demo &` in a script
+# does, a background job of a non-interactive shell, which starts it with
+# SIGINT ignored (POSIX: job control off, so asynchronous lists ignore SIGINT).
+BACKGROUND_JOB = '"$@" & echo "$!" > "$DEMO_PIDFILE"; wait "$!"'
+
+
+def sigint_ignored_in_a_background_job() -> bool:
+    """The premise of the background variant: does `sh` start jobs with SIGINT ignored?"""
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    out = subprocess.run(
+        ["sh", "-c", '"$1" -c "$2" & wait "$!"', "sh", sys.executable, probe],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return out.stdout.strip() == "True"
+
+
 @pytest.mark.timeout(240)
-def test_ctrl_c_mid_demo_stops_the_operator_the_cluster_and_every_pod() -> None:
+@pytest.mark.parametrize("started", ["directly", "as a background job of sh"])
+def test_ctrl_c_mid_demo_stops_the_operator_the_cluster_and_every_pod(
+    started: str, tmp_path: Path
+) -> None:
     marker = uuid.uuid4().hex
+    env = demo_env(marker)
+    pidfile = tmp_path / "demo.pid"
+    argv = DEMO
+    if started != "directly":
+        assert sigint_ignored_in_a_background_job()
+        env["DEMO_PIDFILE"] = str(pidfile)
+        argv = ["sh", "-c", BACKGROUND_JOB, "sh", *DEMO]
     proc = subprocess.Popen(
-        DEMO,
-        env=demo_env(marker),
+        argv,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -105,10 +136,15 @@ def test_ctrl_c_mid_demo_stops_the_operator_the_cluster_and_every_pod() -> None:
         running = processes_with_env(MARKER_ENV, marker)
         assert len(running) >= 4, running  # supervisor, control plane, pods, operator
 
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=90)
+        # Ctrl-C reaches the demo itself (in the background case, not the shell).
+        demo_pid = int(pidfile.read_text()) if started != "directly" else proc.pid
+        os.kill(demo_pid, signal.SIGINT)
+        code = proc.wait(timeout=90)  # the shell's `wait` hands back the demo's status
     finally:
         if proc.poll() is None:
+            if pidfile.exists():  # the demo under the shell: it takes its pods along
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pidfile.read_text()), signal.SIGKILL)
             proc.kill()
             proc.wait()
     while (line := lines.get(timeout=10)) is not None:

@@ -33,6 +33,8 @@ from rollout_helpers import (
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "deploy" / "crds" / "deploymentgates.rollout.deploymentgate.dev.yaml"
 CRD_NAME = "deploymentgates.rollout.deploymentgate.dev"
+# Sign-offs: the operator indexes them, as it does once the chart is installed.
+APPROVAL_CRD = ROOT / "deploy" / "crds" / "gateapprovals.rollout.deploymentgate.dev.yaml"
 CHART = ROOT / "deploy" / "helm" / "deploymentgate"
 RELEASE = "operator-tests"
 
@@ -49,16 +51,19 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def gate_crd(cluster: Sandbox) -> str:
-    """The DeploymentGate CRD, applied server-side beside the chart tests' copy."""
-    cluster.kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=operator-tests",
-        "-f",
-        str(CRD),
-    )
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{CRD_NAME}")
+    """The DeploymentGate and GateApproval CRDs, applied server-side beside the chart
+    tests' copy."""
+    for crd in (CRD, APPROVAL_CRD):
+        cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=operator-tests",
+            "-f",
+            str(crd),
+        )
+        name = crd.name.removesuffix(".yaml")
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{name}")
     return CRD_NAME
 
 

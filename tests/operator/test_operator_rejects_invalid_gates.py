@@ -135,6 +135,17 @@ REJECTED: dict[str, tuple[Edit, str, str]] = {
         "spec.rollback.errorRate.requestsPerInterval",
         "greater than or equal to 1",
     ),
+    # Duration bounds are CEL rules on the field (issue 9: this one overflowed).
+    "zero-health-interval": (
+        setting("probes.health.interval", "0s"),
+        "spec.probes.health.interval",
+        "must be at least 100ms",
+    ),
+    "step-duration-overflow": (
+        setting("traffic.stepDuration", "99999999999h"),
+        "spec.traffic.stepDuration",
+        "DeploymentGate",
+    ),
 }
 
 
@@ -166,11 +177,6 @@ MARKED_INVALID: dict[str, tuple[Edit, str, str]] = {
         setting("rollback.errorRate.threshold", "150%"),
         "spec.rollback.errorRate.threshold",
         "out of range",
-    ),
-    "zero-health-interval": (
-        setting("probes.health.interval", "0s"),
-        "spec.probes.health.interval",
-        "must be at least 100ms",
     ),
 }
 

@@ -13,6 +13,13 @@ from dockerfile_model import DockerIgnore, Stage, env_pairs, parse_dockerfile
 from packaging_tools import CHART, REPO, run_tool
 
 DOCKERFILE = REPO / "Dockerfile"
+# The deploymentgate-devkit distribution's sources (devkit/pyproject.toml).
+DEVKIT_SOURCES = (
+    "operator/deploymentgate/sandbox/",
+    "operator/deploymentgate/demo/",
+    "operator/deploymentgate/testing/",
+    "operator/chat_backend/",
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +80,8 @@ def test_build_context_holds_the_sources_and_nothing_local() -> None:
     leaked = [
         f
         for f in context
-        if f.startswith((".venv/", ".git/", ".cache/", "tests/", "deploy/"))
+        if f.startswith((".venv/", ".git/", ".cache/", "tests/", "deploy/", "devkit/"))
+        or f.startswith(DEVKIT_SOURCES)
         or "__pycache__" in f
         or ".egg-info/" in f
         or f.endswith(".pyc")
@@ -90,6 +98,12 @@ def test_build_context_holds_the_sources_and_nothing_local() -> None:
         ("pyproject.toml", False),
         (".venv/bin/python", True),
         ("tests/packaging/test_dockerfile.py", True),
+        # The devkit distribution's sources: never in the operator image.
+        ("operator/deploymentgate/sandbox/pki.py", True),
+        ("operator/deploymentgate/demo/manifests/chat-app.yaml", True),
+        ("operator/deploymentgate/testing/__init__.py", True),
+        ("operator/chat_backend/app.py", True),
+        ("operator/deploymentgate/probes/health.py", False),
         ("Dockerfile", True),
     ],
 )

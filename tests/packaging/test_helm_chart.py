@@ -56,6 +56,10 @@ def test_defaults_render_the_operator_without_monitoring_extras(render: RenderFn
         "Service",
         "Deployment",
         "ClusterKopfPeering",
+        # sign-offs: the policy that checks them, and the approvals guard;
+        # the serving label kept to the operator's own pods
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     }
     assert rendered.one("Deployment")["spec"]["replicas"] == 1
 
@@ -206,6 +210,7 @@ def test_dashboard_configmap_carries_the_dashboard_for_the_grafana_sidecar(
 # -------------------------------------------------------------- RBAC
 
 Grants = dict[tuple[str, str, str], set[str]]
+AGGREGATE_LABEL = "rbac.authorization.k8s.io/aggregate-to-"
 
 # What the operator uses, as recorded by tests/shipping/test_rbac.py.
 NAMESPACED: Grants = {
@@ -216,9 +221,12 @@ NAMESPACED: Grants = {
     ("", "services", ""): {"list", "watch", "patch"},
     ("", "pods", ""): {"list", "watch"},
     ("", "events", ""): {"create"},
+    ("rollout.deploymentgate.dev", "gateapprovals", ""): {"list", "watch"},
 }
 CLUSTER: Grants = {
     ("apiextensions.k8s.io", "customresourcedefinitions", ""): {"list", "watch"},
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies", ""): {"get"},
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings", ""): {"get"},
 }
 # Only with --namespace: kopf follows the namespaces it serves.
 NAMESPACES: Grants = {("", "namespaces", ""): {"list", "watch"}}
@@ -237,6 +245,9 @@ def operator_grants(rendered: Rendered) -> Grants:
         (o["kind"], o["metadata"].get("namespace", "*"), o["metadata"]["name"]): o
         for o in rendered.objects
         if o["kind"] in ("Role", "ClusterRole")
+        # roles for people, not the operator: tests/packaging/test_aggregated_roles.py
+        and not any(k.startswith(AGGREGATE_LABEL) for k in o["metadata"].get("labels") or {})
+        and not o["metadata"]["name"].endswith("-approver")  # people who sign off
     }
     bound: set[tuple[str, str, str]] = set()
     grants: Grants = {}
@@ -378,6 +389,7 @@ def test_packaged_chart_carries_the_crds_and_alert_rules(
     crd_names = {d["metadata"]["name"] for d in yaml.safe_load_all(shown.stdout) if d}
     assert crd_names == {
         "deploymentgates.rollout.deploymentgate.dev",
+        "gateapprovals.rollout.deploymentgate.dev",
         "clusterkopfpeerings.kopf.dev",
         "kopfpeerings.kopf.dev",
     }
@@ -386,8 +398,8 @@ def test_packaged_chart_carries_the_crds_and_alert_rules(
 def test_install_renders_crds_before_anything_that_needs_them(helm: Path, chart_dir: Path) -> None:
     rendered = helm_template(helm, chart_dir, extra=["--include-crds"])
     kinds = [o["kind"] for o in rendered.objects]
-    assert kinds[:3] == ["CustomResourceDefinition"] * 3
-    assert "CustomResourceDefinition" not in kinds[3:]
+    assert kinds[:4] == ["CustomResourceDefinition"] * 4
+    assert "CustomResourceDefinition" not in kinds[4:]
 
 
 def test_chart_app_version_is_the_operator_version(chart_dir: Path, render: RenderFn) -> None:

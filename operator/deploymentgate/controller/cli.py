@@ -48,6 +48,27 @@ def add_parser(sub: Any) -> None:
         help="seconds between reconcile passes of a gate with a rollout in progress",
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default) or json: one JSON object per line, gate fields as fields",
+    )
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="TYPE=URL",
+        help="notify this webhook of every gate's transitions (TYPE slack or json; repeatable)",
+    )
+    parser.add_argument(
+        "--webhook-from-env",
+        action="append",
+        default=[],
+        metavar="TYPE=VAR",
+        help="the same, the URL read from environment variable VAR (keeps it out of the"
+        " process arguments; the chart fills VAR from a Secret)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -64,5 +85,8 @@ def _run(args: argparse.Namespace) -> int:
         priority=args.priority,
         tick=args.tick,
         log_level=args.log_level,
+        log_format=args.log_format,
+        webhooks=tuple(args.webhook),
+        webhooks_from_env=tuple(args.webhook_from_env),
     )
     return run_operator(options)

@@ -15,6 +15,7 @@ import kopf
 from deploymentgate.controller.context import OperatorContext
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
 from deploymentgate.controller.reconcile import GateReconciler
+from deploymentgate.controller.signoffs import policy_reader, summarize_approval
 from deploymentgate.controller.workloads import (
     DeploymentInfo,
     GateRef,
@@ -24,9 +25,11 @@ from deploymentgate.controller.workloads import (
     summarize_service,
 )
 from deploymentgate.controller.world import World
+from deploymentgate.core.inputs import ObservedSignOff
+from deploymentgate.core.requires import index_entry
 from deploymentgate.k8s.api import ApiError, Conflict, NotOwned
 from deploymentgate.k8s.builders import controller_uid
-from deploymentgate.models import API_GROUP, API_VERSION, KIND, PLURAL, Phase
+from deploymentgate.models import API_GROUP, API_VERSION, APPROVAL_PLURAL, KIND, PLURAL, Phase
 
 log = logging.getLogger(__name__)
 registry = kopf.OperatorRegistry()
@@ -113,15 +116,35 @@ async def pods_idx(
     if gate is None:
         return {}
     ns = namespace or ""
+    info = summarize_pod(dict(body))
+    # A gate's pod with an address: its prober may start the startup probe now,
+    # before the app listens, rather than on the gate's next pass.
+    reconciler = memo.reconcilers.get((ns, gate)) if info.ip else None
+    if reconciler is not None:
+        reconciler.prober.on_pod(info)
     memo.wake_interested("pods", ns, gate)
-    return {(ns, gate): summarize_pod(dict(body))}
+    return {(ns, gate): info}
 
 
 @kopf.index(*GATES, registry=registry)
 async def gates_idx(
-    namespace: str | None, name: str, status: kopf.Status, **_: Any
+    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(namespace or "", name): dict(status)}
+    """What other gates' spec.requires may read, with whom this gate lets read it."""
+    return {(namespace or "", name): index_entry(spec, status)}
+
+
+@kopf.index(API_GROUP, API_VERSION, APPROVAL_PLURAL, registry=registry)
+async def approvals_idx(
+    namespace: str | None, body: kopf.Body, memo: Any, **_: Any
+) -> dict[tuple[str, str], ObservedSignOff]:
+    """Sign-offs by (namespace, gate); core.signoff decides which count."""
+    found = summarize_approval(body)
+    if found is None:
+        return {}
+    ns = namespace or ""
+    memo.wake(ns, found[0])
+    return {(ns, found[0]): found[1]}
 
 
 @kopf.index(*GATES, registry=registry)
@@ -160,7 +183,9 @@ def world_of(kwargs: Mapping[str, Any]) -> World:
 def _reconciler(memo: OperatorContext, namespace: str, name: str) -> GateReconciler:
     key = (namespace, name)
     if key not in memo.reconcilers:
-        memo.reconcilers[key] = GateReconciler(namespace, name, memo.api, memo.metrics)
+        memo.reconcilers[key] = GateReconciler(
+            namespace, name, memo.api, memo.metrics, policy=policy_reader(memo.api)
+        )
     return memo.reconcilers[key]
 
 
@@ -186,7 +211,8 @@ async def gate_loop(
         wakeup.clear()
         delay = IDLE_TICK
         try:
-            decision = await reconciler.reconcile(body, world_of(kwargs))
+            sign_offs = tuple(kwargs["approvals_idx"].get((ns, name), ()))
+            decision = await reconciler.reconcile(body, world_of(kwargs), sign_offs=sign_offs)
             memo.metrics.reconciled()
             if decision.status.phase in ACTIVE or decision.operations:
                 delay = tick

@@ -4,6 +4,14 @@ Probes run as asyncio tasks beside the reconcile loop and leave their
 observations in an inbox; the loop drains it and hands the batch to the pure
 core. The prober holds no verdicts: anything that must survive a restart is
 kept by the core in the gate's status.
+
+Timing matters for verdicts, so: a verification pod's startup probe starts the
+moment the pod index sees the pod's address (`on_pod`), not on the next
+reconcile pass, so its first phases are seen; the health and WebSocket loops
+look for a serving pod every `IDLE_RECHECK_SECONDS` until there is one; and
+after a failed run the next comes within `FAILURE_RETRY_SECONDS`, so that
+`failureThreshold` consecutive failures at 0% traffic take seconds, not
+minutes (issue 13 item 3).
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from deploymentgate.controller.pods import PodInfo
-from deploymentgate.core import ProbeRun
+from deploymentgate.controller.pods import PodInfo, verification_pods
+from deploymentgate.core import ProbeRun, ProbeWorkload
+from deploymentgate.k8s.builders import gate_label_value, verify_name
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import ErrorRateSource, GateSpec
 from deploymentgate.observations import ProbeKind, ProbeObservation
@@ -29,10 +38,13 @@ from deploymentgate.probes import (
     run_websocket_probe,
     send_probe_traffic,
 )
+from deploymentgate.probes.budget import owner_scope
 
 log = logging.getLogger(__name__)
 
 TargetsFn = Callable[[], list[PodInfo]]
+IDLE_RECHECK_SECONDS = 0.25  # no pod to probe yet: look again this soon (a list filter)
+FAILURE_RETRY_SECONDS = 0.5  # after a failed run: confirm (or clear) it this soon
 
 
 class GateProber:
@@ -47,6 +59,7 @@ class GateProber:
         self._startup_tasks: dict[str, asyncio.Task[None]] = {}
         self._loops: dict[ProbeKind, asyncio.Task[None]] = {}
         self._window: ErrorRateWindow | None = None
+        self._owner = f"{namespace}/{name}"
 
     # -- control, called from the reconcile loop -----------------------------
 
@@ -73,11 +86,32 @@ class GateProber:
         if cfg is None:
             return
         for pod in targets():
-            if pod.name in self._startup_tasks or pod.base_url is None:
-                continue
-            self._startup_tasks[pod.name] = asyncio.create_task(
-                self._startup(pod), name=f"probe-startup-{pod.name}"
-            )
+            self._start_startup(pod)
+
+    def on_pod(self, pod: PodInfo) -> None:
+        """A pod changed (from the pod index): a verification pod of the revision
+        under test that just got its address is probed now, before its app listens."""
+        plan, spec = self.plan, self._spec
+        if plan is None or spec is None or plan.workload is not ProbeWorkload.VERIFICATION:
+            return
+        ours = verification_pods(
+            [pod],
+            gate=gate_label_value(self.name),
+            revision=plan.revision,
+            deployment=verify_name(spec.target_ref.name),
+        )
+        if ProbeKind.STARTUP in plan.kinds and ours:
+            self._start_startup(pod)
+
+    def _start_startup(self, pod: PodInfo) -> None:
+        if self._spec is None or self._spec.probes.startup is None:
+            return
+        if pod.name in self._startup_tasks or pod.base_url is None:
+            return
+        log.info("startup probe of %s/%s started on pod %s", self.namespace, self.name, pod.name)
+        self._startup_tasks[pod.name] = asyncio.create_task(
+            self._startup(pod), name=f"probe-startup-{pod.name}"
+        )
 
     def drain(self) -> list[ProbeObservation]:
         out, self._inbox = self._inbox, []
@@ -93,26 +127,36 @@ class GateProber:
         assert self._spec is not None and self._spec.probes.startup is not None
         assert self.plan is not None and pod.base_url is not None
         began = time.monotonic()
-        obs = await run_startup_probe(
-            pod.base_url,
-            self._spec.probes.startup,
-            started_at=pod.started_at,
-            target=pod.name,
-            revision=self.plan.revision,
-        )
+        with owner_scope(self._owner):  # this gate's share of the global probe budget
+            obs = await run_startup_probe(
+                pod.base_url,
+                self._spec.probes.startup,
+                started_at=pod.started_at,
+                target=pod.name,
+                revision=self.plan.revision,
+            )
         self._record(obs, time.monotonic() - began)
 
     async def _loop(self, kind: ProbeKind) -> None:
         assert self._spec is not None
         interval = self._interval(kind)
+        with owner_scope(self._owner):  # this gate's share of the global probe budget
+            await self._rounds(kind, interval)
+
+    async def _rounds(self, kind: ProbeKind, interval: float) -> None:
         while True:
+            pause = interval
             try:
-                await self._round(kind)
+                outcome = await self._round(kind)
+                if outcome is None:
+                    pause = min(interval, IDLE_RECHECK_SECONDS)
+                elif outcome is False:
+                    pause = min(interval, FAILURE_RETRY_SECONDS)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a probe bug must not stop the others
                 log.exception("probe %s of %s/%s failed", kind.value, self.namespace, self.name)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(pause)
 
     def _interval(self, kind: ProbeKind) -> float:
         assert self._spec is not None
@@ -125,18 +169,20 @@ class GateProber:
             return spec.rollback.error_rate.interval.total_seconds()
         return 5.0
 
-    async def _round(self, kind: ProbeKind) -> None:
+    async def _round(self, kind: ProbeKind) -> bool | None:
+        """One run over the serving pods: None if there was none, else whether all passed."""
         assert self._spec is not None and self.plan is not None
         spec, revision = self._spec, self.plan.revision
         pods = [p for p in self._targets() if self._serving(p)]
         if kind is ProbeKind.ERROR_RATE:
             await self._error_rate_round(spec, revision, pods)
-            return
+            return True  # its own window decides; its interval is its cadence
         if not pods:
-            return
+            return None
         results = await asyncio.gather(*(self._probe_pod(kind, spec, revision, p) for p in pods))
         for obs, seconds in results:
             self._record(obs, seconds)
+        return all(obs.ok is not False for obs, _ in results)
 
     async def _probe_pod(
         self, kind: ProbeKind, spec: GateSpec, revision: str, pod: PodInfo

@@ -10,7 +10,7 @@ says what happened), then reports the error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -22,23 +22,24 @@ from deploymentgate.controller.executor import Executor
 from deploymentgate.controller.observe import GateIdentity, identity, observe, serving_deployments
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.probing import GateProber
+from deploymentgate.controller.signoffs import PolicyReader
 from deploymentgate.controller.triggers import trigger_label
 from deploymentgate.controller.workloads import summarize_deployment, summarize_service
 from deploymentgate.controller.world import World
 from deploymentgate.core import (
-    APPROVED_BY_ANNOTATION,
-    APPROVED_REVISION_ANNOTATION,
     Decision,
+    ObservedSignOff,
+    PolicyState,
     ProbeWorkload,
     Reason,
     RecordEvent,
     StartProbes,
     StopProbes,
     decide,
-    parse_approvers,
     read_spec,
     status_patch,
 )
+from deploymentgate.core.requires import required_gates
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
 from deploymentgate.k8s.builders import GATE_LABEL, serving_name, verify_name
 from deploymentgate.metrics import GateMetrics
@@ -67,8 +68,10 @@ class GateReconciler:
         api: KubeApi,
         metrics: GateMetrics,
         clock: Clock = lambda: datetime.now(UTC),
+        policy: PolicyReader | None = None,
     ) -> None:
         self.namespace, self.name = namespace, name
+        self.policy = policy  # None: no sign-off counts
         self.api = api
         self.metrics = metrics
         self.clock = clock
@@ -81,12 +84,18 @@ class GateReconciler:
         return self._interest
 
     async def reconcile(
-        self, body: Mapping[str, Any], world: World, *, deleting: bool = False
+        self,
+        body: Mapping[str, Any],
+        world: World,
+        *,
+        deleting: bool = False,
+        sign_offs: Sequence[ObservedSignOff] = (),
     ) -> Decision:
         gate = _plain(body)
         world = await self._confirm(identity(gate), world, parse_status_safe(gate.get("status")))
+        signed = (tuple(sign_offs), await self._policy_state())
         for attempt in range(3):
-            decision, probes = self._decide(gate, world, deleting)
+            decision, probes = self._decide(gate, world, deleting, signed)
             stored = gate.get("status") or {}
             patch = _with_unstored(
                 status_patch(parse_status_safe(stored), decision.status), stored, decision
@@ -137,13 +146,21 @@ class GateReconciler:
                 pass
         return world
 
+    async def _policy_state(self) -> PolicyState:
+        if self.policy is None:
+            return PolicyState(False, "this operator does not read the admission policy")
+        return await self.policy.state()
+
     def _decide(
-        self, gate: dict[str, Any], world: World, deleting: bool
+        self,
+        gate: dict[str, Any],
+        world: World,
+        deleting: bool,
+        signed: tuple[tuple[ObservedSignOff, ...], PolicyState],
     ) -> tuple[Decision, tuple[Any, ...]]:
         spec, error = spec_error(gate.get("spec"))
         status = parse_status_safe(gate.get("status"))
         meta = gate["metadata"]
-        annotations = meta.get("annotations") or {}
         me = identity(gate)
         self._interest = _interest_of(me, status)
         probes = tuple(self.prober.drain())
@@ -155,9 +172,12 @@ class GateReconciler:
             deleting=deleting,
             deleting_since=_timestamp(meta.get("deletionTimestamp")) if deleting else None,
             spec_error=error,
-            approved_by=parse_approvers(annotations.get(APPROVED_BY_ANNOTATION)),
-            approved_revision=annotations.get(APPROVED_REVISION_ANNOTATION),
-            required_gates=_required(spec, world, self.namespace),
+            sign_offs=signed[0],
+            sign_off_policy=signed[1],
+            created=_timestamp(meta.get("creationTimestamp")),
+            required_gates=required_gates(
+                spec, self.namespace, self.name, _gate_entries(spec, world, self.namespace)
+            ),
         )
         return decide(spec, status, obs, self.clock()), probes
 
@@ -284,12 +304,17 @@ def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _required(spec: GateSpec | None, world: World, namespace: str) -> dict[str, GateStatus | None]:
-    out: dict[str, GateStatus | None] = {}
+def _gate_entries(
+    spec: GateSpec | None, world: World, namespace: str
+) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """The index entries of the gates `spec.requires` names (looked up, not copied)."""
+    out: dict[tuple[str, str], Mapping[str, Any]] = {}
     for req in spec.requires if spec else []:
         ns, _, name = req.gate.rpartition("/")
-        raw = world.gate_status(ns or namespace, name)
-        out[req.gate] = parse_status_safe(dict(raw)) if raw is not None else None
+        key = (ns or namespace, name)
+        entry = world.gate_status(*key)
+        if entry is not None:
+            out[key] = entry
     return out
 
 

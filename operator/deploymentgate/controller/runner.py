@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import kopf
 from prometheus_client import start_http_server
 
+from deploymentgate.controller.transition_log import configure_logging
 from deploymentgate.metrics import GateMetrics
+from deploymentgate.notify import WebhookConfigError, operator_webhooks
 
 log = logging.getLogger("deploymentgate")
 
@@ -26,15 +28,18 @@ class OperatorOptions:
     priority: int = 0
     tick: float = 1.0
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json"
+    webhooks: tuple[str, ...] = ()  # TYPE=URL, notified of every gate's transitions
+    webhooks_from_env: tuple[str, ...] = ()  # TYPE=VAR, the URL in environment variable VAR
 
 
 def run_operator(options: OperatorOptions) -> int:
-    logging.basicConfig(
-        level=options.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("aiohttp.access", "httpx", "httpcore", "websockets"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(options.log_level, options.log_format)
+    try:  # a webhook the operator cannot use is a start-up error, not a silent loss later
+        operator_webhooks(options.webhooks, options.webhooks_from_env)
+    except WebhookConfigError as exc:
+        log.error("%s", exc)
+        return 2
     metrics = GateMetrics()
     if options.metrics_port:
         start_http_server(options.metrics_port, options.metrics_host, registry=metrics.registry)

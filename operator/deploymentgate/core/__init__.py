@@ -23,22 +23,19 @@ from deploymentgate.core.actions import (
     StartProbes,
     StopProbes,
 )
+from deploymentgate.core.approval_policy import PolicyState
 from deploymentgate.core.decide import Decision, decide
 from deploymentgate.core.inputs import (
-    APPROVED_BY_ANNOTATION,
-    APPROVED_REVISION_ANNOTATION,
     Observations,
+    ObservedSignOff,
     ProbeRun,
     ProbeWorkload,
     ServiceState,
-    parse_approvers,
 )
 from deploymentgate.core.spec_errors import read_spec
 from deploymentgate.core.status_patch import status_patch
 
 __all__ = [
-    "APPROVED_BY_ANNOTATION",
-    "APPROVED_REVISION_ANNOTATION",
     "Action",
     "Decision",
     "EnsureServing",
@@ -46,6 +43,8 @@ __all__ = [
     "EventType",
     "GateService",
     "Observations",
+    "ObservedSignOff",
+    "PolicyState",
     "ProbeRun",
     "ProbeWorkload",
     "Reason",
@@ -59,7 +58,6 @@ __all__ = [
     "StartProbes",
     "StopProbes",
     "decide",
-    "parse_approvers",
     "read_spec",
     "status_patch",
 ]

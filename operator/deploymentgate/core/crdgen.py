@@ -23,7 +23,18 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
-from deploymentgate.models import API_GROUP, API_VERSION, KIND, PLURAL, GateSpec, GateStatus
+from deploymentgate.core import approval_policy, serving_policy
+from deploymentgate.models import (
+    API_GROUP,
+    API_VERSION,
+    APPROVAL_KIND,
+    APPROVAL_PLURAL,
+    KIND,
+    PLURAL,
+    GateApprovalSpec,
+    GateSpec,
+    GateStatus,
+)
 
 CRD_NAME = f"{PLURAL}.{API_GROUP}"
 REGENERATE = "python -m deploymentgate.core.crdgen"
@@ -34,7 +45,19 @@ HEADER = (
     "# Do not edit by hand: change the models and regenerate.\n"
 )
 # operator/deploymentgate/core/crdgen.py -> repository root
-DEFAULT_OUTPUT = Path(__file__).resolve().parents[3] / "deploy" / "crds" / f"{CRD_NAME}.yaml"
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_OUTPUT = ROOT / "deploy" / "crds" / f"{CRD_NAME}.yaml"
+CHART = ROOT / "deploy" / "helm" / "deploymentgate"
+APPROVAL_CRD_NAME = f"{APPROVAL_PLURAL}.{API_GROUP}"
+POLICY_FILE = "gateapprovals-policy.yaml"
+
+# The gate's name is a label value on every object it creates (63 at most).
+# A CRD may restrict metadata.name (and nothing else of metadata) at its root.
+NAME_MAX = 63
+METADATA = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": NAME_MAX}},
+}
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
@@ -58,6 +81,14 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "priority": 1,
     },
     {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+APPROVAL_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Gate", "type": "string", "jsonPath": ".spec.gate"},
+    {"name": "Role", "type": "string", "jsonPath": ".spec.role"},
+    {"name": "Approver", "type": "string", "jsonPath": ".spec.approver"},
+    {"name": "Revision", "type": "string", "jsonPath": ".spec.revision"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -169,7 +200,7 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "metadata": METADATA,
             "spec": openapi_schema(GateSpec),
             "status": openapi_schema(GateStatus),
         },
@@ -207,6 +238,52 @@ def build_crd() -> dict[str, Any]:
     }
 
 
+def build_approval_crd() -> dict[str, Any]:
+    """The GateApproval CRD: one sign-off, immutable (see core.approval_policy)."""
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": "A sign-off: one person, in one role, for one revision of one gate."
+        " Checked at admission by the ValidatingAdmissionPolicy"
+        f" {approval_policy.POLICY_NAME}; never edited.",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": openapi_schema(GateApprovalSpec),
+        },
+        "required": ["spec"],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": APPROVAL_CRD_NAME,
+            "labels": {"app.kubernetes.io/part-of": "deploymentgate"},
+        },
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": APPROVAL_KIND,
+                "listKind": f"{APPROVAL_KIND}List",
+                "plural": APPROVAL_PLURAL,
+                "singular": APPROVAL_KIND.lower(),
+                "shortNames": ["signoff", "signoffs"],
+                "categories": CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "additionalPrinterColumns": APPROVAL_PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
 class _NoAliasDumper(yaml.SafeDumper):
     """Repeated enums (phase) stay spelled out instead of YAML anchors."""
 
@@ -214,11 +291,70 @@ class _NoAliasDumper(yaml.SafeDumper):
         return True
 
 
-def render() -> str:
-    body = yaml.dump(
-        build_crd(), Dumper=_NoAliasDumper, sort_keys=False, width=100, allow_unicode=True
+def _yaml(*objects: dict[str, Any]) -> str:
+    return "---\n".join(
+        yaml.dump(o, Dumper=_NoAliasDumper, sort_keys=False, width=100, allow_unicode=True)
+        for o in objects
     )
-    return HEADER + body
+
+
+def render() -> str:
+    return HEADER + _yaml(build_crd())
+
+
+POLICY_HEADER = (
+    "# Generated from deploymentgate/core/approval_policy.py by"
+    " `python -m deploymentgate.core.crdgen`.\n"
+    "# Do not edit by hand. Without this policy and its binding the operator counts no sign-off.\n"
+)
+
+
+SERVING_FILE = "serving-label-policy.yaml"
+SERVING_HEADER = (
+    "# Generated from deploymentgate/core/serving_policy.py by"
+    " `python -m deploymentgate.core.crdgen`.\n"
+    "# Only the operator's own serving pods may carry deploymentgate.dev/serving. The operator's\n"
+    "# ServiceAccount below is the chart's default (release deploymentgate in namespace\n"
+    "# deploymentgate): edit it if yours differs.\n"
+)
+SERVING_CHART_HEADER = (
+    "# Generated from deploymentgate/core/serving_policy.py by"
+    " `python -m deploymentgate.core.crdgen`.\n"
+    "# templates/serving-label-policy.yaml puts the release's ServiceAccount in place of the\n"
+    "# operator's placeholder user below.\n"
+)
+
+
+GUARD_FILE = "deploymentgates-approvals-guard.yaml"
+GUARD_ADMIN_GROUPS = ["system:masters"]
+GUARD_HEADER = (
+    "# Generated from deploymentgate/core/approval_policy.py by"
+    " `python -m deploymentgate.core.crdgen`.\n"
+    "# Optional: only these groups may change a gate's spec.approvals (edit the list to yours).\n"
+)
+
+
+def generated_files() -> dict[Path, str]:
+    """Every generated file besides the DeploymentGate CRD, and its text."""
+    # The leading "---" keeps `helm show crds`, which concatenates the chart's CRD files, valid.
+    approval_crd = "---\n" + HEADER + _yaml(build_approval_crd())
+    policy = POLICY_HEADER + _yaml(approval_policy.policy(), approval_policy.binding())
+    return {
+        CHART / "crds" / f"{CRD_NAME}.yaml": render(),
+        ROOT / "deploy" / "crds" / f"{APPROVAL_CRD_NAME}.yaml": approval_crd,
+        CHART / "crds" / f"{APPROVAL_CRD_NAME}.yaml": approval_crd,
+        ROOT / "deploy" / "policy" / POLICY_FILE: policy,
+        ROOT / "deploy" / "policy" / GUARD_FILE: GUARD_HEADER
+        + _yaml(approval_policy.guard_policy(GUARD_ADMIN_GROUPS), approval_policy.guard_binding()),
+        CHART / "files" / POLICY_FILE: policy,
+        ROOT / "deploy" / "policy" / SERVING_FILE: SERVING_HEADER
+        + _yaml(serving_policy.policy(), serving_policy.binding()),
+        CHART / "files" / SERVING_FILE: SERVING_CHART_HEADER
+        + _yaml(
+            serving_policy.policy(serving_policy.CHART_OPERATOR_PLACEHOLDER),
+            serving_policy.binding(),
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,16 +364,18 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="exit 1 if the file differs from the models"
     )
     args = parser.parse_args(argv)
-    text = render()
+    files = {args.output: render()}
+    if args.output == DEFAULT_OUTPUT:
+        files.update(generated_files())
     if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is stale; run {REGENERATE}", file=sys.stderr)
-            return 1
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
+        stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
+        for path in stale:
+            print(f"{path} is stale; run {REGENERATE}", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 

@@ -26,6 +26,7 @@ from deploymentgate.core.deletion import hand_back
 from deploymentgate.core.inputs import Observations
 from deploymentgate.core.plan import plan, serving_actions
 from deploymentgate.core.run import Run
+from deploymentgate.core.signoff import sign_offs_status
 from deploymentgate.models import GateSpec, GateStatus, Phase, Router
 
 UNSUPPORTED_ROUTER = (
@@ -173,6 +174,8 @@ def _target_missing_actions(run: Run) -> list[Action]:
 
 
 def _finish(run: Run, actions: list[Action], *, deletion_complete: bool = False) -> Decision:
+    if run.spec is not None:
+        run.set(sign_offs=sign_offs_status(run))
     run.set(conditions=derive(run.status, run.now))
     return Decision(
         status=run.status,

@@ -12,14 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from deploymentgate.core.approval_policy import NOT_READ, PolicyState
 from deploymentgate.models import GateStatus
 from deploymentgate.observations import ProbeKind, ProbeObservation, WorkloadState
 
 ABSENT = WorkloadState(exists=False)
-
-# Annotations on the gate through which people sign off (spec.approvals).
-APPROVED_BY_ANNOTATION = "deploymentgate.dev/approved-by"
-APPROVED_REVISION_ANNOTATION = "deploymentgate.dev/approved-revision"
 
 
 class ProbeWorkload(StrEnum):
@@ -47,6 +44,18 @@ class ServiceState:
 
 
 NO_SERVICE = ServiceState(exists=False)
+
+
+@dataclass(frozen=True)
+class ObservedSignOff:
+    """A GateApproval naming this gate, as admission let it in (see approval_policy)."""
+
+    name: str
+    revision: str
+    role: str
+    approver: str
+    groups: frozenset[str]
+    created: datetime
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,11 @@ class Observations:
     deleting_since  that deletionTimestamp (None when unknown).
     spec_error    why the spec failed validation, naming the field; `decide`
                   then touches no traffic.
-    approved_by   names from the gate's deploymentgate.dev/approved-by
-                  annotation; they count only for `approved_revision`.
+    sign_offs     the GateApprovals naming this gate (any revision, any role).
+    sign_off_policy  whether the admission policy that checks them is in force;
+                  without it no sign-off counts (core.signoff).
+    created       the gate's metadata.creationTimestamp: sign-offs older than
+                  the gate were for an earlier gate of the same name.
     required_gates  status of each gate named in spec.requires, keyed by the
                   string written there; None when that gate does not exist
                   (or does not consent to be required).
@@ -99,17 +111,11 @@ class Observations:
     deleting: bool = False
     deleting_since: datetime | None = None
     spec_error: str | None = None
-    approved_by: frozenset[str] = frozenset()
-    approved_revision: str | None = None
+    sign_offs: tuple[ObservedSignOff, ...] = ()
+    sign_off_policy: PolicyState = NOT_READ
+    created: datetime | None = None
     required_gates: Mapping[str, GateStatus | None] = field(default_factory=dict)
 
     def serving_of(self, revision: str | None) -> WorkloadState:
         """The gate's serving Deployment for `revision`, or ABSENT."""
         return self.serving.get(revision or "", ABSENT)
-
-
-def parse_approvers(annotation: str | None) -> frozenset[str]:
-    """`"engineering-lead, qa"` -> {"engineering-lead", "qa"}."""
-    if not annotation:
-        return frozenset()
-    return frozenset(name.strip() for name in annotation.split(",") if name.strip())

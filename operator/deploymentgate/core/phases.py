@@ -22,7 +22,7 @@ from deploymentgate.core.verification import (
     watch_probes,
 )
 from deploymentgate.durations import format_duration
-from deploymentgate.models import Phase, ProbesStatus
+from deploymentgate.models import Phase, ProbesStatus, Trigger
 
 # ------------------------------------------------------------------ overlays
 
@@ -302,7 +302,7 @@ def promoting(run: Run) -> None:
             f"{serving} not serving revision {st.revision} at full size within"
             f" {format_duration(deadline)} ({layout.summary}); traffic held where it is"
         )
-        run.set(frozen=True, rollback_reason=reason)
+        run.set(frozen=True, rollback_reason=reason, rollback_trigger=Trigger.PROGRESS_DEADLINE)
         run.transition(Phase.BLOCKED, Reason.BLOCKED, reason)
         run.event(Reason.BLOCKED, reason, warning=True)
         return
@@ -342,6 +342,7 @@ def start_rollout(run: Run, revision: str) -> None:
         step_since=None,
         step_ready_since=None,
         rollback_reason=None,
+        rollback_trigger=None,
         frozen=False,
         probes=ProbesStatus(),
     )

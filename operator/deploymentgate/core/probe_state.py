@@ -102,8 +102,14 @@ def unwatched_startups(
 
 def _fold_kind(previous: ProbeStatus, fresh: list[ProbeObservation]) -> ProbeStatus:
     latest: dict[str, ProbeObservation] = {}
+    runs = previous.consecutive_failures
     for o in sorted(fresh, key=lambda o: o.at):
         latest[o.target] = o
+        # Consecutive failed runs, counted per run: a pass resets, no data keeps the count.
+        if o.ok is False:
+            runs += 1
+        elif o.ok is True:
+            runs = 0
     failing = [o for o in latest.values() if o.ok is False]
     passing = [o for o in latest.values() if o.ok is True]
     last_run = max(o.at for o in fresh)
@@ -116,6 +122,7 @@ def _fold_kind(previous: ProbeStatus, fresh: list[ProbeObservation]) -> ProbeSta
                 "last_run": last_run,
                 "failing_since": previous.failing_since or min(o.at for o in failing),
                 "values": dict(shown.values),
+                "consecutive_failures": max(runs, 1),
             }
         )
     shown = max(latest.values(), key=lambda o: o.at)
@@ -128,6 +135,7 @@ def _fold_kind(previous: ProbeStatus, fresh: list[ProbeObservation]) -> ProbeSta
                 "last_success": max(o.at for o in passing),
                 "failing_since": None,
                 "values": dict(shown.values),
+                "consecutive_failures": 0,
             }
         )
     # Only "no data": the verdict and the failure clock stay as they were.

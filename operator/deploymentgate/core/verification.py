@@ -11,11 +11,15 @@ from datetime import datetime
 from deploymentgate.core.actions import Reason
 from deploymentgate.core.probe_state import fold, get, unwatched_startups
 from deploymentgate.core.run import Run, ready_of
-from deploymentgate.core.triggers import due, fired
-from deploymentgate.models import Phase, ProbesStatus, ProbeStatus, RollbackAction
+from deploymentgate.core.triggers import Fired, due, fired
+from deploymentgate.models import Phase, ProbesStatus, ProbeStatus, RollbackAction, Trigger
 from deploymentgate.observations import ProbeKind
 
 VERIFY_REPLICAS = 1
+# Verification pods replaced, per revision, because their first startup phases
+# went unseen; then the gate blocks (startupUnobserved) instead of looping.
+MAX_UNWATCHED_RESTARTS = 3
+_AT_ZERO = (Phase.VERIFYING, Phase.AWAITING_APPROVAL)  # no user traffic on the revision
 _GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)  # must keep passing while traffic moves
 
 
@@ -54,7 +58,7 @@ def watch_probes(run: Run) -> bool:
                 f"{kind} probe failed for revision {revision}: {flip.message}",
                 warning=True,
             )
-    reason = fired(spec, folded.probes, folded.finals, run.now)
+    reason = fired(spec, folded.probes, folded.finals, run.now, at_zero=st.phase in _AT_ZERO)
     if reason is None:
         for when in due(spec, folded.probes):
             run.wake_at(when)
@@ -64,12 +68,15 @@ def watch_probes(run: Run) -> bool:
 
 
 def restart_unwatched(run: Run, unfolded: ProbesStatus) -> bool:
-    """Replace a verification pod that finished starting while nobody watched.
+    """Replace a verification pod whose first startup phases nobody watched.
 
-    E.g. the operator restarted mid-verification: that pod's phases can never
-    be seen, so its startup probe reports no data until the deadline. A new
-    pod is watched from its start. The deadline keeps running, so a pod that
-    always starts too fast to be watched ends Blocked rather than in a loop.
+    E.g. the operator restarted mid-verification, or its watch lagged: that
+    pod's first phases can never be seen, and a sequence with unseen first
+    phases is never a pass. A new pod is probed from the moment it has an
+    address (before its app listens), so one replacement almost always
+    suffices. Bounded: after MAX_UNWATCHED_RESTARTS replacements of one
+    revision the gate blocks (trigger startupUnobserved) and says why, so an
+    app that never reports its phases cannot loop until progressDeadline.
     """
     st, spec = run.status, run.gate_spec
     startup = st.probes.startup
@@ -78,10 +85,23 @@ def restart_unwatched(run: Run, unfolded: ProbesStatus) -> bool:
     pods = unwatched_startups(unfolded, run.obs.probes, st.revision)
     if not pods:
         return False
+    restarts = startup.restarts if startup else 0
+    if restarts >= MAX_UNWATCHED_RESTARTS:
+        block(
+            run,
+            f"startup phases of revision {st.revision} not observed from the first phase in"
+            f" {restarts + 1} verification pods ({(startup.message if startup else '')});"
+            " the app must answer 503 with startup_phase from its first phase",
+            Trigger.STARTUP_UNOBSERVED,
+        )
+        return True
+    counted = (startup or ProbeStatus()).model_copy(update={"restarts": restarts + 1})
+    run.set(probes=st.probes.model_copy(update={"startup": counted}))
     message = (
-        f"startup of {', '.join(pods)} (revision {st.revision}) finished before it was watched"
-        f" (e.g. the operator restarted); replacing {spec.target_ref.name}-verify so that"
-        " the new pod's phases are observed from its start"
+        f"startup of {', '.join(pods)} (revision {st.revision}) was not watched from its first"
+        f" phase (e.g. the operator restarted); replacing {spec.target_ref.name}-verify"
+        f" ({restarts + 1}/{MAX_UNWATCHED_RESTARTS}) so that the new pod's phases are observed"
+        " from its start"
     )
     run.replace_verification = True
     run.say(message)
@@ -90,14 +110,15 @@ def restart_unwatched(run: Run, unfolded: ProbesStatus) -> bool:
     return True
 
 
-def reject(run: Run, reason: str) -> None:
+def reject(run: Run, fire: Fired) -> None:
     st, spec = run.status, run.gate_spec
+    reason = fire.reason
     if spec.rollback.action is RollbackAction.FREEZE:
         message = (
             f"revision {st.revision} failed: {reason}; traffic frozen at {st.canary_weight}%"
             " (rollback.action=freeze)"
         )
-        run.set(frozen=True, rollback_reason=reason)
+        run.set(frozen=True, rollback_reason=reason, rollback_trigger=fire.trigger)
         run.transition(Phase.BLOCKED, Reason.FROZEN, message)
         run.event(Reason.FROZEN, message, warning=True)
         return
@@ -106,17 +127,27 @@ def reject(run: Run, reason: str) -> None:
         f" all traffic back on stable revision {st.stable_revision}"
     )
     run.set(
-        rollback_reason=reason, canary_weight=0, step=None, step_since=None, step_ready_since=None
+        rollback_reason=reason,
+        rollback_trigger=fire.trigger,
+        canary_weight=0,
+        step=None,
+        step_since=None,
+        step_ready_since=None,
     )
     run.transition(Phase.ROLLED_BACK, Reason.ROLLED_BACK, message)
     run.event(Reason.ROLLED_BACK, message, warning=True)
 
 
-def block(run: Run, reason: str) -> None:
+def block(run: Run, reason: str, trigger: Trigger = Trigger.PROGRESS_DEADLINE) -> None:
     """No progress in time: traffic back on stable, a human must look."""
     message = f"blocked: {reason}; traffic back on stable revision {run.status.stable_revision}"
     run.set(
-        rollback_reason=reason, canary_weight=0, step=None, step_since=None, step_ready_since=None
+        rollback_reason=reason,
+        rollback_trigger=trigger,
+        canary_weight=0,
+        step=None,
+        step_since=None,
+        step_ready_since=None,
     )
     run.transition(Phase.BLOCKED, Reason.BLOCKED, message)
     run.event(Reason.BLOCKED, message, warning=True)

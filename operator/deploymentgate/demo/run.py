@@ -60,12 +60,19 @@ def kept_dir(options: DemoOptions) -> Path:
 
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the demo like Ctrl-C does: through the cleanup."""
+    """Ctrl-C, SIGTERM and SIGHUP end the demo through the cleanup.
+
+    SIGINT gets a handler of our own too: a process started in the background
+    by a non-interactive shell (`make demo &` in a script, a CI step) begins
+    with SIGINT ignored, and Python then leaves it ignored, so Ctrl-C or
+    `kill -INT` would do nothing at all.
+    """
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, interrupt) for sig in sigs}
     try:
         yield
     finally:

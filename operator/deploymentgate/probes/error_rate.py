@@ -19,6 +19,7 @@ import httpx
 from deploymentgate.durations import format_duration
 from deploymentgate.models import ErrorRate
 from deploymentgate.observations import ProbeKind, ProbeObservation
+from deploymentgate.probes.budget import budget
 from deploymentgate.probes.error_window import ErrorRateWindow
 from deploymentgate.probes.http_client import ProbeHTTPError, fetch, hardened_client
 from deploymentgate.probes.limits import MAX_PROMETHEUS_BYTES
@@ -52,7 +53,8 @@ async def send_probe_traffic(
     reasons: list[str] = []
 
     async def one(client: httpx.AsyncClient) -> None:
-        async with limit:
+        # Bulk work: a slot of the small, fair bulk pool (probes/budget.py) first.
+        async with limit, budget().bulk.slot():
             try:
                 answer = await fetch(client, url, timeout=REQUEST_TIMEOUT_SECONDS, max_bytes=4096)
             except ProbeHTTPError as exc:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import certifi
 import httpx
 
+from deploymentgate.probes.budget import budget
 from deploymentgate.probes.limits import MAX_BODY_BYTES, MAX_REDIRECTS
 from deploymentgate.probes.urls import redact, same_origin
 
@@ -103,8 +104,17 @@ async def fetch(
     """One request with a hard deadline and a bounded body.
 
     The deadline covers connect, redirects and the whole body, so a server
-    sending one byte a second cannot hold a probe beyond `timeout`.
+    sending one byte a second cannot hold a probe beyond `timeout`. It holds a
+    connection slot of the global probe budget (probes/budget.py); the wait for
+    the slot counts neither in the latency nor against `timeout`.
     """
+    async with budget().connections.slot():
+        return await _fetch_in_slot(client, url, timeout, max_bytes, method)
+
+
+async def _fetch_in_slot(
+    client: httpx.AsyncClient, url: str, timeout: float, max_bytes: int, method: str
+) -> HTTPAnswer:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):

@@ -3,6 +3,28 @@
 The health endpoint answers 503 with ``startup_phase`` while the app starts
 and 200 once every phase is done. The probe polls it, records when each phase
 was first seen, and judges order and timing with `StartupSequence`.
+
+Seen from its first phase (issue 13): the controller starts this probe as soon
+as the pod has an address, before its app listens, so the first polls are
+refused and the first answer names the first phase. A run is judged only if
+its start was watched: either the first answer named the first declared phase,
+or the probe saw the app come up (a refused poll before the first answer; a
+phase that ends before the app can answer is invisible to any HTTP probe).
+Otherwise the first phases went unseen and the result is "no data" with
+`not_observed`: never a pass. The core then replaces the verification pod, at
+most a few times (core/verification.restart_unwatched). We chose this over
+reading the phase sequence from the pod's log: the log's format is the app's
+own, reading it needs pods/log access, and the seed's contract for phases is
+the health endpoint (§3). The status says which phases were seen
+(``phases_observed`` of ``phases_declared`` in values, the chain in the message).
+
+An app may also publish its own phase record in the health body (``phases``:
+``[{"phase", "started_at", "completed_at"}]``, as the reference backend does):
+the seed's "startup logs", read where the probe already looks. When present it
+is judged too: a record out of declared order, or with a phase over
+phaseTimeout, fails even if polling missed it (polls sample; a record does
+not), and a record that starts with the first declared phase counts as the
+start seen, so a late probe need not replace the pod.
 """
 
 from __future__ import annotations
@@ -28,6 +50,7 @@ from deploymentgate.probes.startup_sequence import StartupSequence, Verdict
 from deploymentgate.probes.urls import probe_url
 
 NOT_OBSERVED = "phase order not observed (probe from the service's start, or leave startup out)"
+MAX_RECORD = 64  # entries of an app's phase record read at most
 
 
 async def run_startup_probe(
@@ -73,6 +96,10 @@ class _StartupRun:
         self.max_latency = 0.0
         self.last_problem = ""
         self.first_answer_ready = False
+        self.refused_before_answer = False  # saw the app come up: its start was watched
+        self.first_answer_phase: str | None = None
+        # The app's own phase record from its latest body: (phase, started, completed).
+        self.record: list[tuple[str, float | None, float | None]] | None = None
 
     def elapsed(self) -> float:
         return self.offset + time.monotonic() - self.origin
@@ -100,6 +127,8 @@ class _StartupRun:
             )
         except ProbeHTTPError as exc:
             before = "not up yet" if self.answers == 0 else "no answer after startup began"
+            if self.answers == 0:
+                self.refused_before_answer = True
             self.last_problem = f"{before}: {exc}"
             return self.sequence.check_time(self.elapsed())
         at = self.elapsed()
@@ -108,6 +137,8 @@ class _StartupRun:
         if answer.truncated:
             return self.sequence.fail(f"health body larger than {MAX_BODY_BYTES // 1024} KiB")
         body, why_not = parse_json_object(answer.body)
+        if body is not None:
+            self._note_record(body)
         if answer.status == 200:
             if body is not None and (
                 body.get("startup_in_progress") is True or body.get("startup_complete") is False
@@ -136,7 +167,57 @@ class _StartupRun:
             self.last_problem = "503 without a startup_phase field"
             return self.sequence.check_time(at)
         self.last_problem = ""
+        if self.answers == 1:
+            self.first_answer_phase = phase
         return self.sequence.observe_phase(phase, at)
+
+    def _note_record(self, body: dict[str, Any]) -> None:
+        phases = body.get("phases")
+        if not isinstance(phases, list) or not phases:
+            return
+        record = []
+        for entry in phases[:MAX_RECORD]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("phase"), str):
+                return  # not a record we understand: ignore it whole
+            record.append(
+                (
+                    clip(entry["phase"], 40),
+                    _number(entry.get("started_at")),
+                    _number(entry.get("completed_at")),
+                )
+            )
+        self.record = record
+
+    def _record_problem(self) -> str | None:
+        """What the app's own record shows wrong: order, undeclared phase, a slow phase."""
+        declared = self.sequence.phases
+        previous: str | None = None
+        for phase, started, completed in self.record or []:
+            if phase not in declared:
+                return f"the app's phase record names undeclared phase {phase!r}"
+            if previous is not None and declared.index(phase) < declared.index(previous):
+                return (
+                    f"the app's phase record: {phase} started after {previous}"
+                    f" (declared order: {' → '.join(declared)})"
+                )
+            took = (completed - started) if started is not None and completed is not None else 0
+            if took > self.sequence.phase_timeout:
+                return (
+                    f"the app's phase record: {phase} took {took:.1f}s"
+                    f" (over {self.sequence.phase_timeout:g}s)"
+                )
+            previous = phase
+        return None
+
+    def _record_from_start(self) -> bool:
+        return self.record is not None and self.record[0][0] == self.sequence.phases[0]
+
+    def _unseen_start(self) -> list[str]:
+        """Declared phases before the first one answered, if the app's start was not watched."""
+        first = self.first_answer_phase
+        if self.refused_before_answer or first is None or first not in self.sequence.phases:
+            return []
+        return self.sequence.phases[: self.sequence.phases.index(first)]
 
     def observation(self, target: str, revision: str | None) -> ProbeObservation:
         seq = self.sequence
@@ -146,7 +227,13 @@ class _StartupRun:
         )
         spent = seq.durations(now)
         total = seq.ready_at if seq.ready_at is not None else now
-        values: dict[str, float] = {"total_seconds": total, "polls": self.polls}
+        observed = {e.phase for e in seq.seen}
+        values: dict[str, float] = {
+            "total_seconds": total,
+            "polls": self.polls,
+            "phases_observed": len(observed),
+            "phases_declared": len(seq.phases),
+        }
         values.update({f"phase_{phase}_seconds": s for phase, s in spent.items()})
         if self.answers:
             values["max_poll_latency_ms"] = self.max_latency * 1000
@@ -156,15 +243,36 @@ class _StartupRun:
             ],
             "skipped": seq.skipped(),
         }
+        if self.record is not None:
+            values["phases_in_record"] = len(self.record)
         ok: bool | None = verdict.ok
         message = seq.summary(now)
-        if verdict.ok and self.first_answer_ready:
+        unseen_start = self._unseen_start()
+        problem = self._record_problem() if verdict.ok else None
+        if problem is not None:
+            ok, message = False, f"{message} ; {problem}"
+        elif verdict.ok and (self.first_answer_ready or unseen_start) and self._record_from_start():
+            message = (
+                f"{message} (order from the app's phase record: {len(self.record or [])} phases;"
+                f" {len(observed)} observed by polling)"
+            )
+        elif verdict.ok and self.first_answer_ready:
             when = (
                 "already started when first polled"
                 if self.polls == 1
                 else "answered 200 without reporting any startup phase"
             )
             ok, message = None, f"{when}: {NOT_OBSERVED}"
+        elif verdict.ok and unseen_start:
+            ok = None
+            message = (
+                f"first phases unseen ({', '.join(unseen_start)}): the first answer already"
+                f" reported {self.first_answer_phase}; {message}"
+            )
+        elif verdict.ok:
+            message = f"{message} ({len(observed)}/{len(seq.phases)} phases observed)"
+            if self.record is not None:
+                message += f"; the app's phase record agrees ({len(self.record)} phases)"
         elif not verdict.ok and self.last_problem:
             details["lastProblem"] = self.last_problem
             if verdict.late:  # why it never got further
@@ -180,3 +288,9 @@ class _StartupRun:
             details=details,
         )
         return replace(result, not_observed=True) if ok is None else result
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from deploymentgate.models import WebSocketProbe
 from deploymentgate.observations import ProbeKind, ProbeObservation
+from deploymentgate.probes.budget import budget
 from deploymentgate.probes.event_flow import EventFlow, wall_clock
 from deploymentgate.probes.limits import (
     DEADLINE_SLACK_SECONDS,
@@ -47,12 +48,17 @@ async def run_websocket_probe(
     url = websocket_url(probe_url(base_url, cfg.path, cfg.port if honor_port else None))
     run = _Conversation(url, cfg)
     hard_limit = cfg.timeout.total_seconds() + RECONNECT_TIMEOUT_SECONDS + DEADLINE_SLACK_SECONDS
+    async with budget().connections.slot():  # one conversation, one connection at a time
+        await _converse_within(run, hard_limit)
+    return run.observation(target if target is not None else url, revision)
+
+
+async def _converse_within(run: _Conversation, hard_limit: float) -> None:
     with contextlib.suppress(TimeoutError):  # the verdict says what never arrived
         async with asyncio.timeout(hard_limit):
             await run.converse()
             if run.disconnect is not None:
                 await run.try_reconnect()
-    return run.observation(target if target is not None else url, revision)
 
 
 class _Conversation:

@@ -87,6 +87,10 @@ the Deployment so every render checks them.
 - --metrics-port={{ .Values.metrics.port }}
 - --liveness=http://0.0.0.0:{{ .Values.health.port }}/healthz
 - --log-level={{ .Values.logLevel }}
+- --log-format={{ .Values.logFormat }}
+{{- range $i, $hook := .Values.notifications.webhooks }}
+- --webhook-from-env={{ $hook.type }}=DEPLOYMENTGATE_WEBHOOK_{{ $i }}
+{{- end }}
 {{- if .Values.peering.enabled }}
 - --peering={{ include "deploymentgate.peeringName" . }}
 {{- end }}
@@ -94,3 +98,14 @@ the Deployment so every render checks them.
 - {{ . | quote }}
 {{- end }}
 {{- end }}
+
+{{/*
+A list of strings as the inside of a CEL list literal: 'a', 'b'.
+*/}}
+{{- define "deploymentgate.celStrings" -}}
+{{- $out := list -}}
+{{- range . -}}
+{{- $out = append $out (printf "'%s'" (replace "'" "\\'" (replace "\\" "\\\\" .))) -}}
+{{- end -}}
+{{- join ", " $out -}}
+{{- end -}}

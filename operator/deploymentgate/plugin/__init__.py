@@ -1,0 +1,1 @@
+"""`kubectl gate`: the kubectl plugin (console script `kubectl-gate`)."""

@@ -1,0 +1,95 @@
+"""`kubectl gate <verb>`: one documented API write (or read) per verb.
+
+kubectl finds `kubectl-gate` on PATH and hands it every argument after
+`gate`; kubectl's own global flags are not passed on, so the plugin takes
+-n/--namespace, --kubeconfig and --context itself (KUBECONFIG is honoured).
+
+Verbs and the RBAC each needs (the chart's ClusterRole
+<release>-deploymentgate-approver grants them):
+
+  approve <gate> --role R   get deploymentgates; create gateapprovals
+                            (plus SelfSubjectReview, which every
+                            authenticated user may create)
+  get [gate] [-w]           list (or get) deploymentgates, read only; -w polls
+                            every second and prints a line per change
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from deploymentgate.plugin.session import PluginError, Session
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubectl gate",
+        description="Work with DeploymentGates: sign off a verified revision, list the gates.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--namespace", help="namespace (default: the context's)")
+    common.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG, ~/.kube)")
+    common.add_argument("--context", help="kubeconfig context")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    approve = sub.add_parser(
+        "approve",
+        parents=[common],
+        help="sign off the revision a gate has under test, as one role",
+        description="Create a GateApproval for the gate's current revision, as you (the user"
+        " the API server authenticates). Admission refuses it unless the gate's"
+        " spec.approvals gives you the role.",
+    )
+    approve.add_argument("gate", help="the DeploymentGate")
+    approve.add_argument("--role", required=True, help="the role you sign off as, e.g. qa")
+    approve.add_argument(
+        "--revision", help="the revision you mean to sign off (refused if not under test)"
+    )
+    approve.set_defaults(func=_approve)
+
+    get = sub.add_parser(
+        "get",
+        parents=[common],
+        help="list gates: phase, revision, weight, probes, sign-offs",
+    )
+    get.add_argument("gate", nargs="?", help="only this gate")
+    get.add_argument(
+        "-w", "--watch", action="store_true", help="then print a line per gate that changes"
+    )
+    get.set_defaults(func=_get)
+    return parser
+
+
+def _approve(args: argparse.Namespace) -> int:
+    from deploymentgate.plugin.approve import approve
+
+    session = Session.connect(args.kubeconfig, args.context, args.namespace)
+    print(approve(session, args.gate, args.role, revision=args.revision))
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    from deploymentgate.plugin.get import get, watch
+
+    session = Session.connect(args.kubeconfig, args.context, args.namespace)
+    if args.watch:
+        watch(session, args.gate)
+    else:
+        print(get(session, args.gate))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except PluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Startup seen from its first phase (issue 13 item 4), against real processes.
+
+The controller starts the startup probe as soon as the verification pod has an
+address, before its app listens. Here the probe likewise starts on a port
+where nothing listens yet, then the reference backend is spawned on it: with
+0.3 s phases and default probe settings, the out-of-order sequence is rejected
+in every trial and the in-order one passes in every trial. A probe attached
+after the first phase never passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+
+from deploymentgate.models import StartupProbe
+from deploymentgate.observations import ProbeObservation
+from deploymentgate.probes import run_startup_probe
+
+TRIALS = 20
+PARALLEL = 4
+ENV = {"CHAT_PHASE_SECONDS": "0.3"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def trial(mode: str, *, attach_after: float | None = None) -> ProbeObservation:
+    """Probe first (the pod has an address), then start the app; or attach late."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "chat_backend", "--host", "127.0.0.1", "--port", str(port)]
+    probe: asyncio.Task[ProbeObservation] | None = None
+    if attach_after is None:
+        probe = asyncio.create_task(run_startup_probe(url, StartupProbe()))
+        await asyncio.sleep(0.05)
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        "--mode",
+        mode,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **ENV},
+    )
+    try:
+        if probe is None:
+            assert process.stderr is not None
+            while b"listening on" not in await asyncio.wait_for(process.stderr.readline(), 15):
+                pass
+            await asyncio.sleep(attach_after or 0.0)
+            probe = asyncio.create_task(run_startup_probe(url, StartupProbe()))
+        return await asyncio.wait_for(probe, 40)
+    finally:
+        process.kill()
+        await process.wait()
+
+
+async def trials(make: Callable[[], Awaitable[ProbeObservation]], n: int) -> list[ProbeObservation]:
+    limit = asyncio.Semaphore(PARALLEL)
+
+    async def one() -> ProbeObservation:
+        async with limit:
+            return await make()
+
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+async def test_out_of_order_phases_are_rejected_in_every_trial() -> None:
+    results = await trials(lambda: trial("phases-out-of-order"), TRIALS)
+
+    verdicts = [(r.ok, r.message) for r in results]
+    assert all(r.ok is False and r.final for r in results), verdicts
+    assert all("DEPENDENCIES seen after DATABASE" in r.message for r in results), verdicts
+
+
+async def test_a_good_startup_passes_in_every_trial_and_says_what_was_seen() -> None:
+    results = await trials(lambda: trial("healthy"), TRIALS // 2)
+
+    assert all(r.ok is True for r in results), [r.message for r in results]
+    for r in results:
+        assert r.values["phases_declared"] == 7
+        assert 1 <= r.values["phases_observed"] <= 7
+        assert r.message.startswith("INIT ")
+        assert f"({int(r.values['phases_observed'])}/7 phases observed)" in r.message
+
+
+async def test_a_probe_attached_after_the_first_phase_never_passes() -> None:
+    results = await trials(lambda: trial("phases-out-of-order", attach_after=0.9), 4)
+
+    for r in results:
+        assert r.ok is None and r.not_observed and not r.final, r.message
+        assert r.message.startswith("first phases unseen (INIT"), r.message
