@@ -17,6 +17,9 @@ class BackendConfig:
     version: str = DEFAULT_VERSION
     pod_name: str = field(default_factory=socket.gethostname)
     knobs: Knobs = field(default_factory=Knobs)
+    # CHAT_PHASE_RECORD=0: /health omits its `phases` record, like an app that only
+    # reports its current phase (what a gate must then see by polling alone).
+    phase_record: bool = True
 
     @classmethod
     def from_env(
@@ -28,4 +31,5 @@ class BackendConfig:
             version=version or env.get("APP_VERSION") or DEFAULT_VERSION,
             pod_name=env.get("POD_NAME") or socket.gethostname(),
             knobs=Knobs.from_env(env),
+            phase_record=env.get("CHAT_PHASE_RECORD", "1").strip() != "0",
         )

@@ -27,7 +27,7 @@ def health_response(
             "startup_phase": phase,
             "error": state.error,
             **identity,
-            "phases": state.phases_json(),
+            **_record(state, config),
         }
     if not state.startup_complete or state.ready_monotonic is None:
         return 503, {
@@ -37,7 +37,7 @@ def health_response(
             "startup_complete": False,
             "startup_phase": phase,
             **identity,
-            "phases": state.phases_json(),
+            **_record(state, config),
         }
     failure = health_failure(config.mode, config.knobs, now_monotonic - state.ready_monotonic)
     if failure is not None:
@@ -51,5 +51,9 @@ def health_response(
         "status": "healthy",
         "startup_complete": True,
         **identity,
-        "phases": state.phases_json(),
+        **_record(state, config),
     }
+
+
+def _record(state: StartupState, config: BackendConfig) -> dict[str, Any]:
+    return {"phases": state.phases_json()} if config.phase_record else {}

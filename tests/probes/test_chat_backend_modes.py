@@ -22,7 +22,7 @@ from deploymentgate.probes import (
 )
 
 from .backend import ERROR_RATE, FAST_ENV, HEALTH, STARTUP, WEBSOCKET, gate_spec
-from .hostile import closed_port
+from .hostile import closed_port, respond, tcp_server
 
 
 def by_kind(observations: list[ProbeObservation]) -> dict[ProbeKind, ProbeObservation]:
@@ -241,11 +241,23 @@ async def test_throughput_reports_a_dropped_connection() -> None:
     assert obs.message.startswith("connection dropped: closed by the server (code 1011")
 
 
-async def test_startup_probe_on_a_service_already_up_has_no_verdict() -> None:
+async def test_startup_probe_on_a_service_already_up_judges_its_phase_record() -> None:
+    """Polls came too late, but the app publishes its own phase record: judged from it."""
     async with run_backend("healthy", env={"CHAT_PHASE_SECONDS": "0"}) as url:
         await asyncio.sleep(0.1)
         obs = await run_startup_probe(
             url, STARTUP, started_at=datetime.now(UTC) - timedelta(minutes=5)
+        )
+    assert obs.ok is True and not obs.not_observed, obs.message
+    assert "order from the app's phase record: 7 phases; 0 observed by polling" in obs.message
+    assert obs.values["phases_in_record"] == 7
+
+
+async def test_startup_probe_on_a_service_already_up_without_a_record_has_no_verdict() -> None:
+    body = b'{"status": "healthy"}'
+    async with tcp_server(respond("200 OK", body)) as served:
+        obs = await run_startup_probe(
+            served.url, STARTUP, started_at=datetime.now(UTC) - timedelta(minutes=5)
         )
     assert obs.ok is None and not obs.final
     assert obs.not_observed  # the core replaces such a verification pod

@@ -4,8 +4,10 @@ The controller starts the startup probe as soon as the verification pod has an
 address, before its app listens. Here the probe likewise starts on a port
 where nothing listens yet, then the reference backend is spawned on it: with
 0.3 s phases and default probe settings, the out-of-order sequence is rejected
-in every trial and the in-order one passes in every trial. A probe attached
-after the first phase never passes.
+in every trial and the in-order one passes in every trial, by polling alone
+(the backend's own phase record is switched off: CHAT_PHASE_RECORD=0). A probe
+attached after the first phase never passes on what it polled; with the app's
+phase record it judges the record.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from deploymentgate.probes import run_startup_probe
 
 TRIALS = 20
 PARALLEL = 4
-ENV = {"CHAT_PHASE_SECONDS": "0.3"}
+ENV = {"CHAT_PHASE_SECONDS": "0.3", "CHAT_PHASE_RECORD": "0"}  # polling alone
 
 
 def free_port() -> int:
@@ -31,7 +33,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def trial(mode: str, *, attach_after: float | None = None) -> ProbeObservation:
+async def trial(
+    mode: str, *, attach_after: float | None = None, record: bool = False
+) -> ProbeObservation:
     """Probe first (the pod has an address), then start the app; or attach late."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -47,7 +51,7 @@ async def trial(mode: str, *, attach_after: float | None = None) -> ProbeObserva
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **ENV},
+        env={**os.environ, **ENV, **({"CHAT_PHASE_RECORD": "1"} if record else {})},
     )
     try:
         if probe is None:
@@ -86,14 +90,27 @@ async def test_a_good_startup_passes_in_every_trial_and_says_what_was_seen() -> 
     assert all(r.ok is True for r in results), [r.message for r in results]
     for r in results:
         assert r.values["phases_declared"] == 7
+        assert "phases_in_record" not in r.values  # judged by polling alone
         assert 1 <= r.values["phases_observed"] <= 7
         assert r.message.startswith("INIT ")
         assert f"({int(r.values['phases_observed'])}/7 phases observed)" in r.message
 
 
 async def test_a_probe_attached_after_the_first_phase_never_passes() -> None:
-    results = await trials(lambda: trial("phases-out-of-order", attach_after=0.9), 4)
+    results = await trials(lambda: trial("healthy", attach_after=0.9), 4)
 
     for r in results:
         assert r.ok is None and r.not_observed and not r.final, r.message
         assert r.message.startswith("first phases unseen (INIT"), r.message
+
+
+async def test_a_late_probe_judges_the_apps_own_phase_record() -> None:
+    late = await trials(lambda: trial("phases-out-of-order", attach_after=0.9, record=True), 2)
+    good = await trials(lambda: trial("healthy", attach_after=0.9, record=True), 2)
+
+    for r in late:
+        assert r.ok is False and r.final, r.message
+        assert "the app's phase record: DEPENDENCIES started after DATABASE" in r.message
+    for r in good:
+        assert r.ok is True, r.message
+        assert "order from the app's phase record: 7 phases" in r.message

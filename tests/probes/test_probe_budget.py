@@ -10,25 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import Iterator
-
-import pytest
 
 from chat_backend.testing import backend_process
 from deploymentgate.models import ErrorRate, HealthProbe
 from deploymentgate.observations import ProbeObservation
 from deploymentgate.probes import new_window, run_health_probe, send_probe_traffic
-from deploymentgate.probes.budget import FairLimiter, ProbeBudget, budget, configure, owner_scope
+from deploymentgate.probes.budget import FairLimiter, ProbeBudget, budget, owner_scope
 from deploymentgate.probes.error_window import ErrorRateWindow
 from deploymentgate.probes.observe import now_utc
-
-
-@pytest.fixture
-def fresh_budget() -> Iterator[ProbeBudget]:
-    new = ProbeBudget()
-    old = configure(new)
-    yield new
-    configure(old)
 
 
 async def test_a_freed_slot_goes_to_the_next_gate_in_turn_not_the_greediest() -> None:
@@ -92,9 +81,8 @@ def summary(results: list[ProbeObservation]) -> tuple[int, float]:
     return sum(1 for r in results if r.ok), statistics.median(latencies)
 
 
-async def test_bulk_traffic_of_other_gates_does_not_fail_a_latency_bound_probe(
-    fresh_budget: ProbeBudget,
-) -> None:
+async def test_bulk_traffic_of_other_gates_does_not_fail_a_latency_bound_probe() -> None:
+    pools = budget()  # this test's loop has a fresh one
     env = {"CHAT_PHASE_SECONDS": "0"}
     with backend_process("healthy", env=env) as heavy, backend_process("healthy", env=env) as fast:
         quiet = summary(await health_runs(fast.url))
@@ -123,11 +111,21 @@ async def test_bulk_traffic_of_other_gates_does_not_fail_a_latency_bound_probe(
     # (a 2-core box shared with other jobs loses a few runs to its own noise).
     assert loaded[0] >= quiet[0] - 5, (quiet, [r.message for r in loaded_results])
     assert loaded[1] <= 2 * quiet[1] + 15.0, (quiet, loaded)
-    assert fresh_budget.bulk.peak >= 1 and fresh_budget.bulk.waiting() == 0
+    assert pools.bulk.peak >= 1 and pools.bulk.waiting() == 0
     assert sum(w.reading(now_utc()).requests for w in windows) >= 20  # the load was real
 
 
-def test_the_process_budget_has_bounded_pools() -> None:
+async def test_each_event_loop_has_its_own_bounded_budget() -> None:
+    """A slot's delayed release lives on its loop: a budget never outlives it."""
     pools = budget()
+    assert budget() is pools
     assert pools.bulk.capacity < pools.connections.capacity
     assert pools.bulk.min_hold > 0
+    async with pools.bulk.slot("gate"):
+        pass  # released 0.1 s later, on this loop
+    other = await asyncio.to_thread(lambda: asyncio.run(_loop_budget()))
+    assert other is not pools and other.bulk.in_use == 0
+
+
+async def _loop_budget() -> ProbeBudget:
+    return budget()

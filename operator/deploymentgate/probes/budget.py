@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import weakref
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 
 # Defaults for one operator process; the controller may configure others.
@@ -196,15 +197,26 @@ class ProbeBudget:
         self.bulk = FairLimiter(bulk, bulk_per_gate, min_hold, lag_target)
 
 
-_budget = ProbeBudget()
+# One budget per event loop: the operator runs one loop; a slot's delayed release
+# lives on its loop, so a budget must never outlive the loop it counts for.
+_budgets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ProbeBudget] = (
+    weakref.WeakKeyDictionary()
+)
+_factory: Callable[[], ProbeBudget] = ProbeBudget
 
 
 def budget() -> ProbeBudget:
-    return _budget
+    """The running loop's budget (made on first use)."""
+    loop = asyncio.get_running_loop()
+    found = _budgets.get(loop)
+    if found is None:
+        found = _budgets[loop] = _factory()
+    return found
 
 
-def configure(new: ProbeBudget) -> ProbeBudget:
-    """Replace the process-wide budget (operator start-up, tests); returns the old one."""
-    global _budget
-    old, _budget = _budget, new
+def configure(factory: Callable[[], ProbeBudget]) -> Callable[[], ProbeBudget]:
+    """How budgets of loops started from now on are made (operator start-up, tests);
+    returns the previous factory."""
+    global _factory
+    old, _factory = _factory, factory
     return old
