@@ -720,6 +720,7 @@ class Trigger(StrEnum):
     WEBSOCKET_FAILING = "websocketFailing"
     ERROR_RATE = "errorRate"
     PROGRESS_DEADLINE = "progressDeadline"
+    CONFIG_INVALID = "configInvalid"  # seed §7 checks or a reserved label in the template
 
 
 # Status bounds. The status is user-writable (the status subresource), so what

@@ -241,9 +241,12 @@ class Sim:
                 return
         raise AssertionError(f"gate did not settle: {self.status.phase} {self.status.message}")
 
-    def deploy(self, image: str, replicas: int | None = None) -> str:
-        """The team changes the Deployment's image (kubectl set image)."""
-        tpl = template(image)
+    def deploy(
+        self, image: str, replicas: int | None = None, *, tpl: dict[str, Any] | None = None
+    ) -> str:
+        """The team changes the Deployment's image (kubectl set image), or its
+        whole template to `tpl`."""
+        tpl = tpl or template(image)
         self.target = dataclasses.replace(
             self.target,
             revision=template_revision(tpl),

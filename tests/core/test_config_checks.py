@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploymentgate.core.config_checks import config_problems
-from deploymentgate.models import ConfigChecks
+from gatesim import T0, adopted, gate_spec, minutes
+from gatesim import template as chat_template
+
+from deploymentgate.core import EnsureVerification
+from deploymentgate.core.config_checks import SERVING_LABEL, config_problems
+from deploymentgate.k8s import builders
+from deploymentgate.models import ConfigChecks, Phase, Trigger
 
 
 def template(*env: dict[str, Any], env_from: bool = False) -> dict[str, Any]:
@@ -74,3 +79,55 @@ def test_every_container_is_checked() -> None:
     tpl["spec"]["containers"].append({"name": "sidecar", "env": [secret("JWT_SECRET_KEY")]})
     problems = config_problems(checks(requiredEnv=["JWT_SECRET_KEY"]), tpl)
     assert problems == ["container chat: required variable JWT_SECRET_KEY is not set"]
+
+
+# ------------------------------------------------- in the rollout (pure core)
+
+
+def with_env(*env: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    tpl = chat_template("chat:2", extra_labels=labels)
+    tpl["spec"]["containers"][0]["env"] = list(env)
+    return tpl
+
+
+def test_a_literal_secret_blocks_the_revision_before_any_pod_of_it_starts() -> None:
+    sim = adopted(spec=gate_spec(config={"requiredEnv": ["DATABASE_URL"]}))
+    bad = sim.deploy("chat:2", tpl=with_env({"name": "JWT_SECRET_KEY", "value": "hunter2"}))
+
+    decision = sim.tick(T0 + minutes(1))
+
+    status = decision.status
+    assert status.phase is Phase.BLOCKED and status.revision == bad
+    assert status.rollback_trigger is Trigger.CONFIG_INVALID
+    reason = status.rollback_reason or ""
+    assert "JWT_SECRET_KEY" in reason and "DATABASE_URL" in reason and "hunter2" not in reason
+    assert not any(isinstance(a, EnsureVerification) for a in decision.operations)
+    assert not sim.verification.exists and sim.probing is None
+    sim.settle(T0 + minutes(2))
+    assert sim.status.phase is Phase.BLOCKED  # not retried until the Deployment changes
+
+    fixed = sim.deploy(
+        "chat:3",
+        tpl=with_env(
+            {"name": "DATABASE_URL", "value": "postgres://db"},
+            {"name": "JWT_SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+        ),
+    )
+    assert sim.tick(T0 + minutes(3)).status.phase is Phase.VERIFYING
+    assert sim.verification.exists and sim.verification.revision == fixed
+
+
+def test_a_template_carrying_the_serving_label_is_never_verified_whatever_the_spec() -> None:
+    sim = adopted()
+    sim.deploy("chat:2", tpl=with_env(labels={SERVING_LABEL: "chat"}))
+
+    decision = sim.tick(T0 + minutes(1))
+
+    assert decision.status.phase is Phase.BLOCKED
+    assert SERVING_LABEL in (decision.status.rollback_reason or "")
+    assert not sim.verification.exists
+    assert sim.target.replicas == 0  # still held at 0: its pods would match the Service
+
+
+def test_the_core_and_the_builders_name_the_same_serving_label() -> None:
+    assert SERVING_LABEL == builders.SERVING_LABEL

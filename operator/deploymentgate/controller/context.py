@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from deploymentgate.k8s.api import KubeApi, load_client
+from deploymentgate.k8s.secrets import SecretReader
 from deploymentgate.metrics import GateMetrics
+from deploymentgate.notify import Notifier, WebhookSender, operator_webhooks
 
 if TYPE_CHECKING:
     from deploymentgate.controller.reconcile import GateReconciler
@@ -20,6 +22,7 @@ class OperatorContext:
     options: OperatorOptions
     metrics: GateMetrics
     api: KubeApi
+    notifier: Notifier | None = None
     reconcilers: dict[tuple[str, str], GateReconciler] = field(default_factory=dict)
     wakeups: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     # (kind, namespace, name) of an object -> the gates (namespace, name) it may concern.
@@ -29,7 +32,10 @@ class OperatorContext:
     @classmethod
     async def create(cls, options: OperatorOptions, metrics: GateMetrics) -> OperatorContext:
         api = KubeApi(await load_client(options.kubeconfig))
-        return cls(options=options, metrics=metrics, api=api)
+        sender = WebhookSender(lookup=SecretReader(api.api_client), on_result=metrics.notification)
+        webhooks = operator_webhooks(options.webhooks, options.webhooks_from_env)
+        notifier = Notifier(sender, webhooks)
+        return cls(options=options, metrics=metrics, api=api, notifier=notifier)
 
     def wake(self, namespace: str, name: str) -> None:
         """Something this gate cares about changed: run its loop now."""
@@ -69,4 +75,6 @@ class OperatorContext:
     async def close(self) -> None:
         for reconciler in list(self.reconcilers.values()):
             await reconciler.aclose()
+        if self.notifier is not None:
+            await self.notifier.aclose()  # up to 2 s for queued messages
         await self.api.close()

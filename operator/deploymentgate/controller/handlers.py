@@ -184,7 +184,12 @@ def _reconciler(memo: OperatorContext, namespace: str, name: str) -> GateReconci
     key = (namespace, name)
     if key not in memo.reconcilers:
         memo.reconcilers[key] = GateReconciler(
-            namespace, name, memo.api, memo.metrics, policy=policy_reader(memo.api)
+            namespace,
+            name,
+            memo.api,
+            memo.metrics,
+            policy=policy_reader(memo.api),
+            notifier=memo.notifier,
         )
     return memo.reconcilers[key]
 

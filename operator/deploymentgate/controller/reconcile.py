@@ -23,7 +23,7 @@ from deploymentgate.controller.observe import GateIdentity, identity, observe, s
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.probing import GateProber
 from deploymentgate.controller.signoffs import PolicyReader
-from deploymentgate.controller.triggers import trigger_label
+from deploymentgate.controller.transition_log import TransitionLog
 from deploymentgate.controller.workloads import summarize_deployment, summarize_service
 from deploymentgate.controller.world import World
 from deploymentgate.core import (
@@ -44,6 +44,7 @@ from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
 from deploymentgate.k8s.builders import GATE_LABEL, serving_name, verify_name
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_status
+from deploymentgate.notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class GateReconciler:
         metrics: GateMetrics,
         clock: Clock = lambda: datetime.now(UTC),
         policy: PolicyReader | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.namespace, self.name = namespace, name
         self.policy = policy  # None: no sign-off counts
@@ -77,6 +79,8 @@ class GateReconciler:
         self.clock = clock
         self.prober = GateProber(namespace, name, metrics)
         self.executor = Executor(api)
+        self.transitions = TransitionLog(namespace, name)
+        self.notifier = notifier  # None: no webhooks anywhere (tests)
         self._interest: frozenset[Interest] = frozenset()
 
     def interest(self) -> frozenset[Interest]:
@@ -203,7 +207,13 @@ class GateReconciler:
                 )
                 break
         self._point_prober(identity(gate), world)
-        self._observe(parse_status_safe(gate.get("status")), decision)
+        # The status write has landed: metrics, log lines, notifications and
+        # Events of this pass are told even when one of its actions failed.
+        before = parse_status_safe(gate.get("status"))
+        self._observe(before, decision)
+        self.transitions.record(before, decision.status, decision.actions)
+        if self.notifier is not None:  # queues only: never waits for a webhook
+            self.notifier.gate_changed(self.namespace, self.name, spec, before, decision.status)
         for event in decision.events:
             _post_event(gate, event)
         if failure is not None:
@@ -235,19 +245,11 @@ class GateReconciler:
         if after.phase is not None and after.phase != before.phase:
             self.metrics.transition(self.namespace, self.name, after.phase)
         if any(e.reason is Reason.ROLLED_BACK for e in decision.events):
-            self.metrics.rollback(self.namespace, self.name, _trigger(after))
+            trigger = after.rollback_trigger
+            self.metrics.rollback(self.namespace, self.name, trigger.value if trigger else "other")
 
     async def aclose(self) -> None:
         await self.prober.aclose()
-
-
-def _trigger(status: GateStatus) -> str:
-    """The rollback's trigger as a metric label: the typed status field when the
-    model has one, else read from the reason (controller/triggers.py)."""
-    typed = getattr(status, "rollback_trigger", None)
-    if typed is not None:
-        return str(getattr(typed, "value", typed))
-    return trigger_label(status.rollback_reason)
 
 
 def _interest_of(me: GateIdentity, status: GateStatus) -> frozenset[Interest]:

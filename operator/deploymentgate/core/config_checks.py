@@ -9,6 +9,9 @@ of the new revision starts.
 
 Only what the template itself says can be checked: a variable that could come
 from `envFrom` is not counted as set, and the message says so.
+
+Whatever the spec says, a template may not carry the serving label: only the
+gate's own serving pods may match the gated Service (`reserved_label_problems`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from deploymentgate.models import ConfigChecks
+
+# Keep equal to deploymentgate.k8s.builders.SERVING_LABEL (a test holds them together).
+SERVING_LABEL = "deploymentgate.dev/serving"
+
+
+def template_problems(config: ConfigChecks | None, template: Mapping[str, Any] | None) -> list[str]:
+    """Every reason the template must not even be verified; empty when it may."""
+    found = reserved_label_problems(template)
+    if config is not None:
+        found += config_problems(config, template)
+    return found
+
+
+def reserved_label_problems(template: Mapping[str, Any] | None) -> list[str]:
+    labels = ((template or {}).get("metadata") or {}).get("labels") or {}
+    if SERVING_LABEL not in labels:
+        return []
+    return [
+        f"the pod template carries label {SERVING_LABEL}, which only the gate's own serving"
+        " pods may carry (the gated Service would select these pods); remove it"
+    ]
 
 
 def config_problems(config: ConfigChecks, template: Mapping[str, Any] | None) -> list[str]:

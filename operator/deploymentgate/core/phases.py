@@ -9,6 +9,7 @@ inputs changes nothing and emits no event twice.
 from __future__ import annotations
 
 from deploymentgate.core.actions import Reason
+from deploymentgate.core.config_checks import template_problems
 from deploymentgate.core.run import Run, clock
 from deploymentgate.core.signoff import sign_off_pending
 from deploymentgate.core.templates import images
@@ -346,13 +347,23 @@ def start_rollout(run: Run, revision: str) -> None:
         frozen=False,
         probes=ProbesStatus(),
     )
-    kinds = [k.value for k in configured(run, verification=True)] or ["pods ready"]
-    message = f"verifying revision {revision} at 0% traffic: {', '.join(kinds)}"
-    run.transition(Phase.VERIFYING, Reason.REVISION_DETECTED, message)
     run.event(
         Reason.REVISION_DETECTED,
         f"Deployment {name} has new revision {revision} (stable {st.stable_revision})",
     )
+    problems = template_problems(run.gate_spec.config, t.template)
+    if problems:
+        # Seed §7: refused before any pod of the revision starts; not retried
+        # until the Deployment changes again.
+        block(
+            run,
+            f"revision {revision} not verified: {'; '.join(problems)}",
+            trigger=Trigger.CONFIG_INVALID,
+        )
+        return
+    kinds = [k.value for k in configured(run, verification=True)] or ["pods ready"]
+    message = f"verifying revision {revision} at 0% traffic: {', '.join(kinds)}"
+    run.transition(Phase.VERIFYING, Reason.REVISION_DETECTED, message)
     run.event(Reason.VERIFICATION_STARTED, message)
     run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
 

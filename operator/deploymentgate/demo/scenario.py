@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from deploymentgate.controller.triggers import trigger_label
 from deploymentgate.demo import manifests
 from deploymentgate.demo.console import Console
 from deploymentgate.demo.metrics_summary import key_samples
@@ -258,7 +257,7 @@ class Scenario:
         reason = status.get("rollbackReason")
         outcome = Outcome(f"{BAD_VERSION} rolled back")
         outcome.check(
-            status.get("phase") == "RolledBack" and trigger_label(reason) == "errorRate",
+            status.get("phase") == "RolledBack" and status.get("rollbackTrigger") == "errorRate",
             f"gate phase {status.get('phase')}, reason: {reason}",
         )
 
