@@ -1,21 +1,60 @@
 #!/usr/bin/env bash
 # Builds the local cluster's tools from the Go module proxy into .cache/bin:
-# etcd, kube-apiserver, kube-controller-manager and kubectl (cluster/k8s) and
-# helm (cluster/helm). A stamp of the pins makes a warm run a no-op; any change
-# to a go.mod, go.sum, etcd's main or this script rebuilds.
+# etcd, kube-apiserver, kube-controller-manager and kubectl (cluster/k8s),
+# helm (cluster/helm) and traefik, the sandbox's Gateway API implementation
+# (cluster/traefik). It also copies the Gateway API CRDs (standard channel) of
+# the version Traefik was built against from the module cache into
+# cluster/traefik/crds. A stamp per group makes a warm run a no-op; any change
+# to a group's go.mod, go.sum, sources or this script rebuilds that group.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 out=${DEPLOYMENTGATE_BIN:-$root/.cache/bin}
 mkdir -p "$out"
 
+# up_to_date STAMPFILE STAMP TOOL...: the stamp matches and every tool is there.
+up_to_date() {
+  local file=$1 stamp=$2 t
+  shift 2
+  [ -f "$out/$file" ] && [ "$(cat "$out/$file")" = "$stamp" ] || return 1
+  for t in "$@"; do [ -x "$out/$t" ] || return 1; done
+}
+
+build_traefik() {
+  local stamp start version gwapi dir
+  stamp=$(cat "$here"/traefik/go.mod "$here"/traefik/go.sum "$here"/traefik/ext/* "$0" \
+    | sha256sum | cut -c1-16)
+  if up_to_date .stamp-traefik "$stamp" traefik && [ -f "$here/traefik/crds/VERSION" ]; then
+    echo "traefik up to date in $out"
+    return
+  fi
+  start=$(date +%s)
+  version=$(awk '$1 == "github.com/traefik/traefik/v3" {print $2; exit}' "$here/traefik/go.mod")
+  gwapi=$(awk '$1 == "sigs.k8s.io/gateway-api" {print $2; exit}' "$here/traefik/go.mod")
+  echo "building traefik ($version) ..."
+  (cd "$here/traefik" && go build -trimpath \
+    -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$version" \
+    -o "$out/" github.com/traefik/traefik/v3/cmd/traefik)
+  echo "copying Gateway API $gwapi CRDs (standard channel) ..."
+  dir=$(cd "$here/traefik" && go mod download -json "sigs.k8s.io/gateway-api@$gwapi" \
+    | awk -F'"' '$2 == "Dir" {print $4}')
+  rm -rf "$here/traefik/crds"
+  mkdir -p "$here/traefik/crds"
+  # Only the CustomResourceDefinitions: the channel's admission policy is not needed.
+  grep -l '^kind: CustomResourceDefinition' "$dir"/config/crd/standard/*.yaml \
+    | xargs -I{} cp {} "$here/traefik/crds/"
+  chmod 644 "$here"/traefik/crds/*.yaml
+  echo "$gwapi" > "$here/traefik/crds/VERSION"
+  echo "$stamp" > "$out/.stamp-traefik"
+  echo "traefik built in $(( $(date +%s) - start ))s into $out"
+}
+
 stamp=$(cat "$here"/k8s/go.mod "$here"/k8s/go.sum "$here"/k8s/etcd/main.go \
   "$here"/helm/go.mod "$here"/helm/go.sum "$0" | sha256sum | cut -c1-16)
-tools="etcd kube-apiserver kube-controller-manager kubectl helm"
-if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
-  ok=1
-  for t in $tools; do [ -x "$out/$t" ] || ok=0; done
-  if [ $ok = 1 ]; then echo "cluster tools up to date in $out"; exit 0; fi
+if up_to_date .stamp "$stamp" etcd kube-apiserver kube-controller-manager kubectl helm; then
+  echo "cluster tools up to date in $out"
+  build_traefik
+  exit 0
 fi
 
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/k8s/go.mod")
@@ -33,3 +72,4 @@ echo "building helm ..."
 (cd "$here/helm" && go build -trimpath -ldflags "-s -w" -o "$out/" helm.sh/helm/v3/cmd/helm)
 echo "$stamp" > "$out/.stamp"
 echo "cluster tools built in $(( $(date +%s) - start ))s into $out"
+build_traefik

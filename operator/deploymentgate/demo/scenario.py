@@ -16,16 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import yaml
+
 from deploymentgate.controller.triggers import trigger_label
 from deploymentgate.demo import manifests
 from deploymentgate.demo.console import Console
 from deploymentgate.demo.metrics_summary import key_samples
 from deploymentgate.demo.progress import GateView, ProgressPrinter
+from deploymentgate.demo.traffic import chat_once
 from deploymentgate.demo.traffic_stats import TrafficStats
-from deploymentgate.k8s.builders import primary_name
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.sandbox import Sandbox, SandboxApiError
+from deploymentgate.sandbox.gateway import GatewayInfo
 
 NAMESPACE = "demo"
 APP = "chat"  # Deployment, Service and DeploymentGate share the name
@@ -40,6 +43,10 @@ BAD_IMAGE = "chat-backend:errors-8pct"
 ADOPT_TIMEOUT = 60.0
 ROLLOUT_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 30.0
+
+# The operator's labels on the Deployments it owns (docs: Traffic and trust).
+ROLE_LABEL = "deploymentgate.dev/role"
+REVISION_LABEL = "deploymentgate.dev/revision"
 
 
 class DemoFailure(RuntimeError):
@@ -75,8 +82,11 @@ class Scenario:
         console: Console,
         stats: TrafficStats,
         operator: Callable[[], OperatorHandle | None],
+        *,
+        gateway: GatewayInfo | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.gateway = gateway  # router gatewayAPI: users come through this gateway
         self.console = console
         self.stats = stats
         self._operator = operator
@@ -110,6 +120,29 @@ class Scenario:
             if exc.status == 404:
                 return None
             raise
+
+    def serving_name(self, revision: str) -> str:
+        """The gate's own Deployment that serves `revision` through the Service."""
+        return f"{APP}-{revision}"
+
+    def pods_running(self, version: str) -> list[str]:
+        """Names of the live pods whose container runs APP_VERSION=`version`."""
+        listing = self.sandbox.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods")
+        return [
+            p["metadata"]["name"]
+            for p in listing["items"]
+            if not p["metadata"].get("deletionTimestamp")
+            and _env({"spec": {"template": p}}, "APP_VERSION") == version
+        ]
+
+    def serving_deployments(self) -> list[str]:
+        """Names of the Deployments labelled as the gate's serving ones."""
+        listing = self.sandbox.request(
+            "GET",
+            f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments",
+            params={"labelSelector": f"{ROLE_LABEL}=serving"},
+        )
+        return sorted(d["metadata"]["name"] for d in listing["items"])
 
     def revision_of(self, name: str) -> str:
         body = self.deployment(name)
@@ -161,19 +194,46 @@ class Scenario:
             shown=f"kubectl -n {NAMESPACE} apply -f examples/{manifests.APP}",
         )
         self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{APP}", "--timeout=90s")
+        if self.gateway is not None:
+            self.route_app(self.gateway)
 
-    def adopt(self) -> None:
-        """Apply the gate; the operator moves v1 onto <app>-primary."""
-        self.console.headline("Applying the DeploymentGate: the checklist becomes an object")
-        self.console.block(_gate_summary(), indent="    | ")
+    def route_app(self, gateway: GatewayInfo) -> None:
+        """A Gateway on the running gateway, and the team's HTTPRoute to Service chat."""
+        self.console.headline(f"Routing users to Service {APP} through a Gateway and an HTTPRoute")
         self.kubectl(
             "-n",
             NAMESPACE,
             "apply",
             "-f",
             "-",
-            input=manifests.text(manifests.GATE),
-            shown=f"kubectl -n {NAMESPACE} apply -f examples/{manifests.GATE}",
+            input=yaml.safe_dump_all(gateway_objects(gateway)),
+            shown=f"kubectl -n {NAMESPACE} apply -f gateway.yaml  # Gateway edge, HTTPRoute {APP}",
+        )
+        deadline = time.monotonic() + ROUTE_TIMEOUT
+        while chat_once(gateway.host, gateway.port, "/version")[0] != "v1":
+            if time.monotonic() >= deadline:
+                raise DemoFailure(f"the gateway did not route to {APP} within {ROUTE_TIMEOUT:.0f}s")
+            time.sleep(POLL)
+        self.console.line(f"    {gateway.url}/ answers from {APP} v1")
+
+    def adopt(self) -> None:
+        """Apply the gate; v1 moves onto the gate's own serving Deployment, `<app>-<revision>`."""
+        self.console.headline("Applying the DeploymentGate: the checklist becomes an object")
+        gate_doc = self.gate_manifest()
+        self.console.block(_gate_summary(gate_doc), indent="    | ")
+        shown = f"kubectl -n {NAMESPACE} apply -f examples/{manifests.GATE}"
+        if self.gateway is not None:
+            shown += f"  # with traffic: {json.dumps(gate_doc['spec']['traffic'])}"
+        self.kubectl(
+            "-n",
+            NAMESPACE,
+            "apply",
+            "-f",
+            "-",
+            input=yaml.safe_dump(gate_doc, sort_keys=False)
+            if self.gateway is not None
+            else manifests.text(manifests.GATE),
+            shown=shown,
         )
         v1 = self.revision_of(APP)
         self.printer.names[v1] = "v1"
@@ -183,7 +243,33 @@ class Scenario:
             return status.get("phase") == "Idle" and status.get("stableRevision") == v1
 
         self.watch(idle, ADOPT_TIMEOUT, f"the gate taking over {APP} (phase Idle)")
-        self.console.line(f"    {APP}-primary now serves v1; new revisions of {APP} are gated.")
+        self.console.line(
+            f"    {self.serving_name(v1)} (the gate's own Deployment of v1) now serves users;"
+        )
+        self.console.line(
+            f"    Service {APP} selects only the gate's serving pods, so pods of {APP}'s"
+            " new revisions never get traffic until verified."
+        )
+        if self.gateway is not None:
+            self.console.line(
+                f"    HTTPRoute {APP}: the rule to Service {APP} now routes to {APP}-stable"
+                f" (weight 100) and {APP}-canary (weight 0), Services the gate owns;"
+            )
+            self.console.line(
+                "    the weights split users between the revisions, so 1% is exactly 1%."
+            )
+
+    def gate_manifest(self) -> dict[str, Any]:
+        """The example gate; with the gateway, its traffic section moves route weights."""
+        gate = manifests.documents(manifests.GATE)[0]
+        if self.gateway is not None:
+            gate["spec"]["traffic"] = {
+                **gate["spec"]["traffic"],
+                "router": "gatewayAPI",
+                "httpRoutes": [{"name": APP}],
+                "steps": list(GATEWAY_STEPS),
+            }
+        return gate
 
     def good_rollout(self) -> Outcome:
         self.console.headline(
@@ -202,7 +288,7 @@ class Scenario:
             f"gate phase {status.get('phase')}, stable revision {status.get('stableRevision')}"
             f" ({GOOD_VERSION} is {revision})",
         )
-        self._expect_serving(outcome, GOOD_VERSION)
+        self._expect_serving(outcome, GOOD_VERSION, revision)
         return outcome
 
     def bad_rollout(self, stable_version: str) -> Outcome:
@@ -231,18 +317,18 @@ class Scenario:
         )
 
         def canary_gone(_: dict[str, Any] | None) -> bool:
-            target = self.deployment(APP) or {}
-            return (
-                int((target.get("spec") or {}).get("replicas") or 0) == 0
-                and int((target.get("status") or {}).get("replicas") or 0) == 0
+            return self.deployment(self.serving_name(revision)) is None and not self.pods_running(
+                BAD_VERSION
             )
 
         try:
             self.watch(canary_gone, SETTLE_TIMEOUT, f"the {BAD_VERSION} pods going away")
-            outcome.check(True, f"no {BAD_VERSION} pod left (Deployment {APP} scaled to 0)")
+            outcome.check(
+                True, f"no {BAD_VERSION} pod left ({self.serving_name(revision)} removed)"
+            )
         except DemoFailure as exc:
             outcome.check(False, str(exc))
-        self._expect_serving(outcome, stable_version)
+        self._expect_serving(outcome, stable_version, str(status.get("stableRevision")))
         totals = self.stats.snapshot(time.monotonic())
         answered = totals.totals.get(BAD_VERSION, 0)
         failed = totals.total_errors.get(BAD_VERSION, 0)
@@ -255,18 +341,24 @@ class Scenario:
             self.console.line(f"    no user request reached {BAD_VERSION}: it was stopped at 0%")
         return outcome
 
-    def _expect_serving(self, outcome: Outcome, version: str) -> None:
-        """The primary runs `version` on every replica and users get only `version`."""
+    def _expect_serving(self, outcome: Outcome, version: str, revision: str) -> None:
+        """The serving Deployment of `revision` runs `version` on every replica, it is
+        the only one left, and users get only `version`."""
+        name = self.serving_name(revision)
 
-        def primary_on(_: dict[str, Any] | None) -> bool:
-            primary = self.deployment(primary_name(APP)) or {}
-            return _env(primary, "APP_VERSION") == version and _fully_ready(primary)
+        def serving_on(_: dict[str, Any] | None) -> bool:
+            serving = self.deployment(name) or {}
+            return (
+                _env(serving, "APP_VERSION") == version
+                and _fully_ready(serving)
+                and self.serving_deployments() == [name]
+            )
 
         def users_on(_: dict[str, Any] | None) -> bool:
             return self.stats.snapshot(time.monotonic()).only(version)
 
         for check, text in (
-            (primary_on, f"{primary_name(APP)} runs {version} on every replica"),
+            (serving_on, f"{name} (the only serving Deployment) runs {version} on every replica"),
             (
                 users_on,
                 f"every user request of the last {self.stats.window_seconds:g}s"
@@ -281,7 +373,26 @@ class Scenario:
 
     def epilogue(self, operator: OperatorHandle | None) -> None:
         self.console.headline("What the cluster says")
-        self.console.block(self.kubectl("-n", NAMESPACE, "get", "deploymentgates,deployments"))
+        self.console.block(self.kubectl("-n", NAMESPACE, "get", "deploymentgates"))
+        self.console.block(
+            self.kubectl(
+                "-n", NAMESPACE, "get", "deployments", "-L", f"{ROLE_LABEL},{REVISION_LABEL}"
+            )
+        )
+        if self.gateway is not None:
+            self.console.block(
+                self.kubectl(
+                    "-n",
+                    NAMESPACE,
+                    "get",
+                    "httproute",
+                    APP,
+                    "-o",
+                    "jsonpath={range .spec.rules[*].backendRefs[*]}"
+                    "{.name} weight {.weight}{'\\n'}{end}",
+                    shown=f"kubectl -n {NAMESPACE} get httproute {APP} -o jsonpath=<backendRefs>",
+                )
+            )
         self.console.block(self.kubectl("-n", NAMESPACE, "describe", "deploymentgate", APP))
         if operator is None:
             return
@@ -306,8 +417,36 @@ def release_patch(image: str, version: str) -> str:
     return json.dumps(patch, separators=(",", ":"))
 
 
-def _gate_summary() -> str:
-    gate = manifests.documents(manifests.GATE)[0]
+GATEWAY_STEPS = (1, 10, 50, 100)
+ROUTE_TIMEOUT = 30.0
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def gateway_objects(gateway: GatewayInfo) -> list[dict[str, Any]]:
+    """A Gateway listening on the gateway's port, and the team's HTTPRoute to Service chat."""
+    return [
+        {
+            "apiVersion": f"{GATEWAY_GROUP}/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "edge"},
+            "spec": {
+                "gatewayClassName": gateway.gateway_class,
+                "listeners": [{"name": "http", "protocol": "HTTP", "port": gateway.port}],
+            },
+        },
+        {
+            "apiVersion": f"{GATEWAY_GROUP}/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": APP},
+            "spec": {
+                "parentRefs": [{"name": "edge"}],
+                "rules": [{"backendRefs": [{"name": APP, "port": 80}]}],
+            },
+        },
+    ]
+
+
+def _gate_summary(gate: dict[str, Any]) -> str:
     spec = gate["spec"]
     traffic, probes, rollback = spec["traffic"], spec["probes"], spec["rollback"]
     rate = rollback["errorRate"]
@@ -315,7 +454,8 @@ def _gate_summary() -> str:
         [
             f"verify new pods at 0% traffic: {', '.join(probes)}",
             f"then move traffic {' -> '.join(f'{s}%' for s in traffic['steps'])},"
-            f" {traffic['stepDuration']} per step",
+            f" {traffic['stepDuration']} per step"
+            + (" (HTTPRoute weights)" if traffic.get("router") == "gatewayAPI" else ""),
             f"roll back if: error rate > {rate['threshold']} over {rate['window']},"
             f" health failing {rollback['healthFailingFor']},"
             f" WebSocket silent {rollback['websocketSilentFor']}, startup failed",

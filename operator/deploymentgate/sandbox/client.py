@@ -21,7 +21,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
+import yaml
 
+from deploymentgate.sandbox import gateway as gw
 from deploymentgate.sandbox import processes
 from deploymentgate.sandbox.binaries import bin_dir as default_bin_dir
 from deploymentgate.sandbox.binaries import require_tools
@@ -30,7 +32,7 @@ from deploymentgate.sandbox.kubeapi import client_ssl_context
 from deploymentgate.sandbox.kubeconfig import render_kubeconfig, write_private
 from deploymentgate.sandbox.pki import cluster_pki_paths, issue, load_ca
 from deploymentgate.sandbox.pods import pod_log_dir, safe_name
-from deploymentgate.sandbox.ports import wait_ports_free
+from deploymentgate.sandbox.ports import LOOPBACK, free_port, wait_ports_free
 from deploymentgate.sandbox.state import MARKER_ENV, SandboxState
 from deploymentgate.sandbox.state import keep_workdir as keep_workdir_setting
 
@@ -93,6 +95,7 @@ class Sandbox:
     ``kubeconfig_for_user()``, ``token_for_service_account()``,
     ``kubeconfig_for_service_account()``. Tools: ``kubectl()``, ``request()``,
     ``pod_log()``, ``wait_for()``, ``create_namespace()``, ``delete_namespace()``.
+    Gateway API: ``start_gateway()`` (or ``start(gateway=True)``) runs Traefik on loopback.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class Sandbox:
         self._process = process
         self._owns_workdir = owns_workdir
         self._http: httpx.Client | None = None
+        self._gateway: gw.TraefikProcess | None = None
         self._stopped = False
 
     # ---- lifecycle -------------------------------------------------------
@@ -120,11 +124,13 @@ class Sandbox:
         nodes: int = 2,
         timeout: float = START_TIMEOUT,
         detach: bool = False,
+        gateway: bool = False,
     ) -> Sandbox:
         """Start a supervisor process and block until the cluster is ready.
 
         Without ``detach`` the supervisor is tied to this process: it stops (and
         removes a temp workdir) when this process dies, however it dies.
+        ``gateway`` also runs the Gateway API implementation (``start_gateway()``).
         """
         bin_dir = require_tools(directory=default_bin_dir())
         owns = workdir is None
@@ -156,6 +162,8 @@ class Sandbox:
         sandbox = cls(workdir, placeholder, process=process, owns_workdir=owns)
         try:
             sandbox._wait_ready(timeout)
+            if gateway:
+                sandbox.start_gateway()
         except BaseException:
             sandbox.stop(failed=True)
             raise
@@ -205,6 +213,7 @@ class Sandbox:
         self._stopped = True
         if self._http is not None:
             self._http.close()
+        gateway_ports = self.stop_gateway()
         self.refresh()
         pid = self.state.supervisor_pid
         if self._process is not None:
@@ -227,7 +236,7 @@ class Sandbox:
             if processes.pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        ports = list(self.state.ports)
+        ports = list(self.state.ports) + [p for p in gateway_ports if p not in self.state.ports]
         self.refresh()
         ports += [p for p in self.state.ports if p not in ports]
         report = TeardownReport()
@@ -251,6 +260,56 @@ class Sandbox:
         tb: TracebackType | None,
     ) -> None:
         self.stop(failed=exc is not None)
+
+    # ---- Gateway API -----------------------------------------------------
+
+    def start_gateway(self, timeout: float = gw.START_TIMEOUT) -> gw.GatewayInfo:
+        """Install the Gateway API CRDs and run Traefik on a free loopback port.
+
+        Returns where it listens; a Gateway of class ``gateway_class`` with a
+        listener on ``port`` is served there. Idempotent while it runs. Call from
+        the main thread: Traefik dies with the thread that started it, and with
+        ``stop()``.
+        """
+        if self._gateway is not None and self._gateway.running():
+            return self._gateway.info()
+        binary = require_tools(("traefik",), directory=self.bin_dir) / "traefik"
+        field_manager = "--field-manager=deploymentgate-sandbox"
+        # Server-side: the HTTPRoute CRD is too large for the last-applied annotation.
+        apply = ("apply", "--server-side", "--force-conflicts", field_manager)
+        self.kubectl(*apply, "-f", str(gw.crd_dir()))
+        crds = [f"crd/{name}" for name in gw.crd_names()]
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds, timeout=70)
+        objects = [*gw.rbac_objects(), *gw.loopback_policy_objects(), gw.gateway_class_object()]
+        self.kubectl(*apply, "-f", "-", input=yaml.safe_dump_all(objects))
+        kubeconfig = self.kubeconfig_for_user(gw.GATEWAY_USER)
+        traefik = gw.TraefikProcess(self.workdir, binary, kubeconfig, free_port())
+        traefik.start(gw.traefik_env(kubeconfig, self.sandbox_id, os.environ))
+        self._gateway = traefik
+        path = f"/apis/{gw.GATEWAY_GROUP}/v1/gatewayclasses/{gw.GATEWAY_CLASS}"
+        try:
+            traefik.wait_ready(
+                lambda: gw.gateway_class_accepted(self.request("GET", path)), timeout
+            )
+        except gw.GatewayFailed as exc:
+            self.stop_gateway()
+            raise SandboxError(f"gateway failed to start: {exc}") from exc
+        return traefik.info()
+
+    @property
+    def gateway(self) -> gw.GatewayInfo | None:
+        """The running gateway started by this client, if any."""
+        if self._gateway is None or not self._gateway.running():
+            return None
+        return self._gateway.info()
+
+    def stop_gateway(self) -> list[tuple[str, int]]:
+        """Stop Traefik (its port must then be free); returns the ports it had bound."""
+        traefik, self._gateway = self._gateway, None
+        if traefik is None:
+            return []
+        traefik.stop()
+        return [(LOOPBACK, traefik.port)]
 
     # ---- where things are ------------------------------------------------
 

@@ -26,6 +26,7 @@ WORKDIR_ENTRIES = (
     "etcd",
     "pods",
     "users",
+    "gateway",
 )
 
 
