@@ -28,9 +28,11 @@ from typing import Any
 
 import yaml
 
+from deploymentgate.demo.scenario import gateway_objects
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.sandbox import MissingBinariesError, Sandbox
 from deploymentgate.sandbox.binaries import repo_root
+from deploymentgate.sandbox.gateway import GatewayInfo
 from deploymentgate.testing import OperatorProcess, manifests
 from deploymentgate.testing.sessions import PhaseWatcher, SessionPool, format_report
 
@@ -54,6 +56,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="in the rollback, users close and reopen sessions after ~this many s (6),"
         " so some meet the canary",
     )
+    parser.add_argument(
+        "--router",
+        choices=("replicas", "gatewayAPI"),
+        default="replicas",
+        help="replicas (sessions through the Service) or gatewayAPI (through a real gateway,"
+        " Traefik, and an HTTPRoute whose weights move; a weight change moves new"
+        " connections only)",
+    )
     parser.add_argument("--out", type=Path, help="also write the report to this file")
     return parser.parse_args(argv)
 
@@ -62,6 +72,7 @@ class Bench:
     def __init__(self, sandbox: Sandbox, args: argparse.Namespace) -> None:
         self.sandbox = sandbox
         self.args = args
+        self.gateway: GatewayInfo | None = None
         self.gate_path = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{NAMESPACE}/{PLURAL}/{APP}"
 
     def apply(self, *objects: dict[str, Any]) -> None:
@@ -96,11 +107,16 @@ class Bench:
         self.sandbox.kubectl(
             "-n", NAMESPACE, "rollout", "status", f"deployment/{APP}", "--timeout=90s"
         )
+        if self.args.router == "gatewayAPI":
+            self.gateway = self.sandbox.start_gateway()
+            self.apply(*gateway_objects(self.gateway))
 
     def adopt(self) -> None:
         steps = tuple(int(s) for s in self.args.steps.split(","))
         spec = manifests.fast_gate_spec(APP, steps=steps, step_duration=self.args.step_duration)
         spec["traffic"]["progressDeadline"] = "90s"
+        if self.gateway is not None:
+            spec["traffic"].update(router="gatewayAPI", httpRoutes=[{"name": APP}])
         self.apply(manifests.gate(APP, spec))
         self.wait(lambda s: s.get("phase") == "Idle", 90, "the gate taking over (Idle)")
 
@@ -108,7 +124,10 @@ class Bench:
         self, title: str, patch: dict[str, Any], expect: str, lifetime: float | None = None
     ) -> str:
         """Hold the sessions through one rollout; the report of what they went through."""
-        host, port = self.sandbox.service_address(NAMESPACE, APP, 80)
+        if self.gateway is not None:
+            host, port = self.gateway.host, self.gateway.port
+        else:
+            host, port = self.sandbox.service_address(NAMESPACE, APP, 80)
         url = f"ws://{host}:{port}/ws"
         pool = SessionPool(url, self.args.sessions, lifetime=lifetime).start(60)
         watcher = PhaseWatcher(lambda: self.status().get("phase"), interval=0.1).start()
@@ -132,7 +151,8 @@ class Bench:
         phase = self.status().get("phase")
         lines = [
             f"== {title}: {self.args.sessions} sessions, {self.args.replicas} replicas,"
-            f" steps {self.args.steps}, {self.args.step_duration} per step",
+            f" router {self.args.router}, steps {self.args.steps},"
+            f" {self.args.step_duration} per step",
             f"   verdict {phase} (expected {expect}) after {time.monotonic() - began:.0f}s;"
             f" sessions at the end on: {dict(versions)}",
             format_report(pool, watcher),

@@ -194,6 +194,14 @@ class Router(StrEnum):
     GATEWAY_API = "gatewayAPI"
 
 
+MAX_ROUTES = 16
+
+
+class RouteRef(Model):
+    name: str = Field(min_length=1, max_length=253)
+    """Name of an HTTPRoute in the gate's namespace."""
+
+
 STEPS_ASCENDING_RULE = "self.isSorted() && self.all(x, self.exists_one(y, y == x))"
 
 
@@ -203,8 +211,10 @@ class Traffic(Model):
             "x-kubernetes-validations": [
                 {
                     "rule": "!has(self.router) || self.router != 'gatewayAPI'"
-                    " || has(self.httpRoute)",
-                    "message": "router gatewayAPI needs httpRoute",
+                    " || has(self.httpRoute)"
+                    " || (has(self.httpRoutes) && size(self.httpRoutes) > 0)"
+                    " || (has(self.httpRouteSelector) && size(self.httpRouteSelector) > 0)",
+                    "message": "router gatewayAPI needs httpRoute, httpRoutes or httpRouteSelector",
                 }
             ]
         }
@@ -229,7 +239,21 @@ class Traffic(Model):
     progress_deadline: RolloutTime = timedelta(minutes=10)
     """Longest wait for verification, canary pods or promotion before the gate blocks."""
     http_route: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN)
-    """router gatewayAPI: the HTTPRoute whose backend weights move."""
+    """router gatewayAPI: one HTTPRoute (same namespace) whose weights move (see httpRoutes)."""
+    http_routes: list[RouteRef] = Field(default_factory=list, max_length=MAX_ROUTES)
+    """router gatewayAPI: the HTTPRoutes (same namespace) that route to the Service; in each
+    of their rules that names the Service, the gate puts its stable and canary Services in
+    its place with weights, leaving every other rule, match, filter and backend as written."""
+    http_route_selector: dict[str, str] | None = Field(
+        default=None, json_schema_extra={"maxProperties": 16}
+    )
+    """router gatewayAPI: labels (matchLabels) of the HTTPRoutes to manage, besides httpRoutes."""
+
+    @property
+    def route_names(self) -> list[str]:
+        """The HTTPRoutes named outright (httpRoute, then httpRoutes), without duplicates."""
+        names = ([self.http_route] if self.http_route else []) + [r.name for r in self.http_routes]
+        return list(dict.fromkeys(names))
 
     @field_validator("steps")
     @classmethod
@@ -243,8 +267,10 @@ class Traffic(Model):
 
     @model_validator(mode="after")
     def _gateway_needs_route(self) -> Traffic:
-        if self.router is Router.GATEWAY_API and not self.http_route:
-            raise ValueError("router gatewayAPI needs httpRoute")
+        if self.router is Router.GATEWAY_API and not (
+            self.http_route or self.http_routes or self.http_route_selector
+        ):
+            raise ValueError("router gatewayAPI needs httpRoute, httpRoutes or httpRouteSelector")
         return self
 
 
@@ -839,6 +865,19 @@ class SignOff(Model):
     """The GateApproval object."""
 
 
+class RouteWeights(Model):
+    """One HTTPRoute's weights as read back from it (router gatewayAPI)."""
+
+    name: StatusName
+    """The HTTPRoute."""
+    stable_weight: int | None = Field(default=None, ge=0, le=100)
+    """Percent of the managed rules' traffic on the stable Service (unset: not managed yet)."""
+    canary_weight: int | None = Field(default=None, ge=0, le=100)
+    """Percent of the managed rules' traffic on the canary Service (unset: not managed yet)."""
+    message: StatusText = ""
+    """Why the route is not (yet) managed, when it is not."""
+
+
 class GateStatus(Model):
     """Everything the rollout remembers; an operator restart resumes from here."""
 
@@ -891,6 +930,9 @@ class GateStatus(Model):
     """The latest transitions, oldest first (bounded)."""
     sign_offs: list[SignOff] = Field(default_factory=list, max_length=MAX_ROLES)
     """Who signed off the revision under test, as which role, when (spec.approvals)."""
+
+    routes: list[RouteWeights] = Field(default_factory=list, max_length=MAX_ROUTES)
+    """router gatewayAPI: the weights read back from each managed HTTPRoute."""
 
 
 def _duration_limits(model: type[BaseModel], prefix: str = "") -> dict[str, DurationRange]:

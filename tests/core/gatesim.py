@@ -15,24 +15,29 @@ from typing import Any
 
 from deploymentgate.core import (
     Decision,
+    EnsureBackends,
     EnsureServing,
     EnsureVerification,
     GateService,
     Observations,
     ProbeRun,
     RecordEvent,
+    RemoveBackends,
     RemoveServing,
     RemoveVerification,
+    RestoreRoutes,
     RevertTarget,
+    RouteState,
     ScaleServing,
     ScaleTarget,
     ServiceState,
+    SetRouteWeights,
     StartProbes,
     StopProbes,
     decide,
 )
 from deploymentgate.core.approval_policy import PolicyState
-from deploymentgate.core.inputs import ABSENT, ObservedSignOff
+from deploymentgate.core.inputs import ABSENT, GatewayState, ObservedSignOff
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import GateSpec, GateStatus, dump, parse_spec, parse_status
 from deploymentgate.observations import ProbeKind, ProbeObservation, WorkloadState
@@ -200,6 +205,10 @@ class Sim:
     statuses: list[GateStatus] = dataclasses.field(default_factory=list)
     calls: list[Call] = dataclasses.field(default_factory=list)
     samples: list[Sample] = dataclasses.field(default_factory=list)
+    # router gatewayAPI: the gate's two Services and the managed HTTPRoutes.
+    gateway: GatewayState = dataclasses.field(default_factory=GatewayState)
+    # Weight writes carried out, in order (the gateway applies each at once).
+    weight_writes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
     def observe(self, probes: Iterable[ProbeObservation] = ()) -> Observations:
         return Observations(
@@ -219,7 +228,16 @@ class Sim:
             sign_off_policy=self.sign_off_policy,
             created=self.created,
             required_gates=self.required_gates,
+            gateway=self._gateway_seen(),
         )
+
+    def _gateway_seen(self) -> GatewayState:
+        """A Service's endpoints hold its revision's pods only while some are ready."""
+        serving = tuple(
+            b if b is not None and self.serving.get(b, ABSENT).ready > 0 else None
+            for b in self.gateway.backends
+        )
+        return dataclasses.replace(self.gateway, serving=(serving[0], serving[1]))
 
     def tick(self, now: datetime, probes: Iterable[ProbeObservation] = ()) -> Decision:
         """One reconcile: decide, store the status, carry out the actions."""
@@ -341,6 +359,30 @@ class Sim:
                 updated=0,
             )
             self._ready("target")
+        elif isinstance(action, EnsureBackends):
+            # The Services' endpoints follow at once (the pods are ready in the sim).
+            backends = (action.stable, action.canary)
+            self.gateway = dataclasses.replace(self.gateway, backends=backends, serving=backends)
+        elif isinstance(action, RemoveBackends):
+            assert not any(r.managed for r in self.gateway.routes.values()), action
+            self.gateway = dataclasses.replace(
+                self.gateway, backends=(None, None), serving=(None, None)
+            )
+        elif isinstance(action, SetRouteWeights):
+            assert all(b is not None for b in self.gateway.backends), action
+            weights = (action.stable, action.canary)
+            self.weight_writes.append(weights)
+            routes = {
+                name: RouteState(weights=weights, managed=True) if route.exists else route
+                for name, route in self.gateway.routes.items()
+            }
+            self.gateway = dataclasses.replace(self.gateway, routes=routes)
+        elif isinstance(action, RestoreRoutes):
+            routes = {
+                name: RouteState() if route.exists else route
+                for name, route in self.gateway.routes.items()
+            }
+            self.gateway = dataclasses.replace(self.gateway, routes=routes)
         elif isinstance(action, StartProbes):
             self.probing = action.run
         elif isinstance(action, StopProbes):

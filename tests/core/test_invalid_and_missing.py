@@ -94,17 +94,6 @@ def test_gate_invalid_from_the_start_adopts_once_fixed() -> None:
     assert Reason.ADOPTED in [e.reason for e in decision.events]
 
 
-def test_gateway_api_router_is_refused_with_a_clear_message() -> None:
-    spec = gate_spec(traffic={"router": "gatewayAPI", "httpRoute": "chat"})
-    sim = Sim(spec=spec, target=deployment("chat:1", 3))
-
-    decision = sim.tick(T0)
-
-    assert decision.status.phase is Phase.INVALID
-    assert decision.status.message.startswith("spec.traffic.router: gatewayAPI")
-    assert decision.operations == []
-
-
 def test_spec_none_without_error_text_is_still_invalid() -> None:
     sim = adopted()
     decision = decide(None, sim.status, sim.observe(), T0 + minutes(1))

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from gatesim import gate_spec
 
-from deploymentgate.core.routers import Fleet, Layout, ReplicasRouter, router_for
+from deploymentgate.core.routers import Fleet, GatewayRouter, Layout, ReplicasRouter, router_for
 from deploymentgate.core.routers.replicas import Split, split
 from deploymentgate.observations import WorkloadState
 
@@ -276,4 +276,5 @@ def test_step_summary_counts_the_split_asked_for() -> None:
 
 def test_router_named_by_the_spec() -> None:
     assert isinstance(router_for(gate_spec()), ReplicasRouter)
-    assert router_for(gate_spec(traffic={"router": "gatewayAPI", "httpRoute": "chat"})) is None
+    gateway = gate_spec(traffic={"router": "gatewayAPI", "httpRoute": "chat"})
+    assert isinstance(router_for(gateway), GatewayRouter)

@@ -125,9 +125,9 @@ def start_operator(
     """
     started: list[OperatorProcess] = []
 
-    def start(*namespaces: str, tick: float = 0.5) -> OperatorProcess:
+    def start(*namespaces: str, tick: float = 0.5, gateway_api: bool = False) -> OperatorProcess:
         log = tmp_path / f"operator-{len(started)}.log"
-        kubeconfig = chart_rbac.grant(*namespaces)
+        kubeconfig = chart_rbac.grant(*namespaces, gateway_api=gateway_api)
         process = OperatorProcess(kubeconfig, log, namespaces=namespaces, tick=tick)
         started.append(process)
         return process.start()

@@ -112,14 +112,17 @@ class ChartRbac:
         self.namespace = namespace  # where the release (and its ServiceAccount) lives
         self._kubeconfig: Path | None = None
 
-    def grant(self, *namespaces: str) -> Path:
-        """Apply the RBAC for watching `namespaces`; the ServiceAccount's kubeconfig."""
+    def grant(self, *namespaces: str, gateway_api: bool = False) -> Path:
+        """Apply the RBAC for watching `namespaces` (with the gatewayAPI router's
+        rules when `gateway_api`); the ServiceAccount's kubeconfig."""
         argv = [str(self.helm), "template", self.release, str(self.chart)]
         argv += [
             "--namespace",
             self.namespace,
             "--set-json",
             f"watchNamespaces={json.dumps(namespaces)}",
+            "--set-json",
+            f"gatewayAPI.enabled={json.dumps(gateway_api)}",
         ]
         for template in self.ONLY:
             argv += ["--show-only", template]

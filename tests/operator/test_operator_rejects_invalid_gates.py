@@ -168,11 +168,6 @@ def test_invalid_gate_is_rejected_by_the_api_server_naming_the_field(
 
 # Accepted by the schema, refused by the operator: (edit, field named, words in the message).
 MARKED_INVALID: dict[str, tuple[Edit, str, str]] = {
-    "gateway-api-router": (
-        setting("traffic", {"router": "gatewayAPI", "httpRoute": "chat", "steps": [50, 100]}),
-        "spec.traffic.router",
-        "not supported",
-    ),
     "threshold-over-100-percent": (
         setting("rollback.errorRate.threshold", "150%"),
         "spec.rollback.errorRate.threshold",
@@ -220,7 +215,7 @@ def test_gates_the_schema_cannot_judge_are_marked_invalid_and_never_touch_traffi
 
     # The operator is still at work: the fixed gate resumes and adopts the Deployment;
     # the other invalid one is deleted without a fuss.
-    world.kubectl("delete", "deploymentgate", "gateway-api-router", "--timeout=30s")
+    world.kubectl("delete", "deploymentgate", "zero-health-interval", "--timeout=30s")
     fixed = GateWorld(world.cluster, world.namespace, "threshold-over-100-percent")
     fixed.kubectl(
         "patch",

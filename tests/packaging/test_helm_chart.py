@@ -21,6 +21,7 @@ EVERYTHING = {
     "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
     "prometheusRule": {"enabled": True, "labels": {"release": "prom"}},
     "dashboard": {"enabled": True, "annotations": {"grafana_folder": "Rollouts"}},
+    "gatewayAPI": {"enabled": True},
 }
 STANDALONE = {"peering": {"enabled": False}}
 
@@ -231,6 +232,13 @@ CLUSTER: Grants = {
 # Only with --namespace: kopf follows the namespaces it serves.
 NAMESPACES: Grants = {("", "namespaces", ""): {"list", "watch"}}
 PEERING = {"list", "watch", "patch"}
+# Only with gatewayAPI.enabled (router: gatewayAPI; used as tests/operator/test_gateway_router.py
+# records): the gate's own two Services, and the HTTPRoutes it names.
+GATEWAY: Grants = {
+    ("", "services", ""): {"list", "watch", "patch", "create", "delete"},
+    ("gateway.networking.k8s.io", "httproutes", ""): {"list", "patch"},
+    ("discovery.k8s.io", "endpointslices", ""): {"list"},
+}
 
 
 def scoped(grants: Grants, scope: str) -> Grants:
@@ -286,8 +294,12 @@ def operator_grants(rendered: Rendered) -> Grants:
             | {("team-b", "kopf.dev", "kopfpeerings"): PEERING},
         ),
         (STANDALONE, scoped(NAMESPACED, "*") | scoped(CLUSTER, "*")),
+        (
+            {**STANDALONE, "gatewayAPI": {"enabled": True}},
+            scoped(NAMESPACED | GATEWAY, "*") | scoped(CLUSTER, "*"),
+        ),
     ],
-    ids=["all-namespaces-peering", "listed-namespaces-peering", "standalone"],
+    ids=["all-namespaces-peering", "listed-namespaces-peering", "standalone", "gateway-api"],
 )
 def test_rbac_grants_exactly_what_the_operator_uses(
     render: RenderFn, values: dict[str, Any], expected: Grants

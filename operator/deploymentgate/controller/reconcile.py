@@ -99,7 +99,8 @@ class GateReconciler:
         world = await self._confirm(identity(gate), world, parse_status_safe(gate.get("status")))
         signed = (tuple(sign_offs), await self._policy_state())
         for attempt in range(3):
-            decision, probes = self._decide(gate, world, deleting, signed)
+            routes, slices = await self._gateway_reads(identity(gate))
+            decision, probes = self._decide(gate, world, deleting, signed, routes, slices)
             stored = gate.get("status") or {}
             patch = _with_unstored(
                 status_patch(parse_status_safe(stored), decision.status), stored, decision
@@ -155,12 +156,30 @@ class GateReconciler:
             return PolicyState(False, "this operator does not read the admission policy")
         return await self.policy.state()
 
+    async def _gateway_reads(
+        self, me: GateIdentity
+    ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """router gatewayAPI: the namespace's HTTPRoutes and the EndpointSlices of the
+        gate's two Services, read live on every pass (weights and endpoints are read
+        back from them; no watch, so no Gateway API CRD is needed otherwise)."""
+        backends = me.backends()
+        if backends is None:
+            return [], {}
+        routes = await self.api.list_httproutes(me.namespace)
+        slices = {
+            name: await self.api.list_endpointslices(me.namespace, name)
+            for name in (backends.stable, backends.canary)
+        }
+        return routes, slices
+
     def _decide(
         self,
         gate: dict[str, Any],
         world: World,
         deleting: bool,
         signed: tuple[tuple[ObservedSignOff, ...], PolicyState],
+        routes: list[dict[str, Any]] | None = None,
+        slices: dict[str, list[dict[str, Any]]] | None = None,
     ) -> tuple[Decision, tuple[Any, ...]]:
         spec, error = spec_error(gate.get("spec"))
         status = parse_status_safe(gate.get("status"))
@@ -169,7 +188,7 @@ class GateReconciler:
         self._interest = _interest_of(me, status)
         probes = tuple(self.prober.drain())
         obs = replace(
-            observe(me, world, status),
+            observe(me, world, status, routes or (), slices),
             probes=probes,
             probing=self.prober.plan,
             generation=meta.get("generation"),
@@ -262,6 +281,10 @@ def _interest_of(me: GateIdentity, status: GateStatus) -> frozenset[Interest]:
                 keys.add(("deployment", me.namespace, serving_name(me.target, revision)))
     if me.service:
         keys.add(("service", me.namespace, me.service))
+    backends = me.backends()
+    if backends is not None:
+        keys.add(("service", me.namespace, backends.stable))
+        keys.add(("service", me.namespace, backends.canary))
     return frozenset(keys)
 
 

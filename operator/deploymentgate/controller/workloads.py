@@ -57,6 +57,11 @@ class ServiceInfo:
     name: str
     namespace: str
     selector: Mapping[str, str]
+    uid: str = ""
+    owner_uid: str | None = None  # the DeploymentGate controlling it (its own Services)
+
+    def owned_by(self, gate_uid: str) -> bool:
+        return self.owner_uid is not None and self.owner_uid == gate_uid
 
 
 def summarize_service(body: Mapping[str, Any]) -> ServiceInfo:
@@ -66,6 +71,8 @@ def summarize_service(body: Mapping[str, Any]) -> ServiceInfo:
         name=str(meta.get("name") or ""),
         namespace=str(meta.get("namespace") or ""),
         selector={str(k): str(v) for k, v in selector.items()},
+        uid=str(meta.get("uid") or ""),
+        owner_uid=controller_uid(meta),
     )
 
 

@@ -9,27 +9,33 @@ carry out, `inputs` for what it must observe, and `crdgen` for the CRD.
 
 from deploymentgate.core.actions import (
     Action,
+    EnsureBackends,
     EnsureServing,
     EnsureVerification,
     EventType,
     GateService,
     Reason,
     RecordEvent,
+    RemoveBackends,
     RemoveServing,
     RemoveVerification,
+    RestoreRoutes,
     RevertTarget,
     ScaleServing,
     ScaleTarget,
+    SetRouteWeights,
     StartProbes,
     StopProbes,
 )
 from deploymentgate.core.approval_policy import PolicyState
 from deploymentgate.core.decide import Decision, decide
 from deploymentgate.core.inputs import (
+    GatewayState,
     Observations,
     ObservedSignOff,
     ProbeRun,
     ProbeWorkload,
+    RouteState,
     ServiceState,
 )
 from deploymentgate.core.spec_errors import read_spec
@@ -38,10 +44,12 @@ from deploymentgate.core.status_patch import status_patch
 __all__ = [
     "Action",
     "Decision",
+    "EnsureBackends",
     "EnsureServing",
     "EnsureVerification",
     "EventType",
     "GateService",
+    "GatewayState",
     "Observations",
     "ObservedSignOff",
     "PolicyState",
@@ -49,12 +57,16 @@ __all__ = [
     "ProbeWorkload",
     "Reason",
     "RecordEvent",
+    "RemoveBackends",
     "RemoveServing",
     "RemoveVerification",
+    "RestoreRoutes",
     "RevertTarget",
+    "RouteState",
     "ScaleServing",
     "ScaleTarget",
     "ServiceState",
+    "SetRouteWeights",
     "StartProbes",
     "StopProbes",
     "decide",

@@ -66,6 +66,36 @@ class GateService:
 
 
 @dataclass(frozen=True)
+class EnsureBackends:
+    """router gatewayAPI: the gate's Services `<service>-stable` and `<service>-canary`
+    exist (same ports as the team's Service) and select only the serving pods of
+    `stable` and `canary` respectively."""
+
+    stable: str
+    canary: str
+
+
+@dataclass(frozen=True)
+class RemoveBackends:
+    """router gatewayAPI: delete the gate's two Services (only once no route names them)."""
+
+
+@dataclass(frozen=True)
+class SetRouteWeights:
+    """router gatewayAPI: in every rule of every managed HTTPRoute that names the team's
+    Service (or the gate's two Services), route to the gate's stable and canary
+    Services with these weights (percent); nothing else of the route changes."""
+
+    stable: int
+    canary: int
+
+
+@dataclass(frozen=True)
+class RestoreRoutes:
+    """router gatewayAPI: give each managed HTTPRoute back exactly as the team wrote it."""
+
+
+@dataclass(frozen=True)
 class EnsureVerification:
     """Run `template` in `<target>-verify`, whose pods the gated Service never selects."""
 
@@ -144,6 +174,10 @@ WorkloadAction = (
     | EnsureVerification
     | RemoveVerification
     | RevertTarget
+    | EnsureBackends
+    | RemoveBackends
+    | SetRouteWeights
+    | RestoreRoutes
 )
 ProbeAction = StartProbes | StopProbes
 Action = WorkloadAction | ProbeAction | RecordEvent

@@ -24,14 +24,10 @@ from deploymentgate.core.actions import (
 from deploymentgate.core.conditions import derive
 from deploymentgate.core.deletion import hand_back
 from deploymentgate.core.inputs import Observations
-from deploymentgate.core.plan import plan, serving_actions
+from deploymentgate.core.plan import plan, route_actions, serving_actions
 from deploymentgate.core.run import Run
 from deploymentgate.core.signoff import sign_offs_status
-from deploymentgate.models import GateSpec, GateStatus, Phase, Router
-
-UNSUPPORTED_ROUTER = (
-    "spec.traffic.router: gatewayAPI is not supported by this operator version; use replicas"
-)
+from deploymentgate.models import GateSpec, GateStatus, Phase, RouteWeights
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ def decide(spec: GateSpec | None, status: GateStatus, obs: Observations, now: da
         run.set(observed_generation=obs.generation)
     # The gate's own spec error comes first: several invalid gates naming one
     # Deployment each say what is wrong with their own spec, not who holds it.
-    error = obs.spec_error or _unsupported(spec)
+    error = obs.spec_error
     if spec is None or error:
         phases.invalid(run, error or "spec: missing or unreadable")
         return _finish(run, _hands_off(run))
@@ -151,12 +147,6 @@ def _dispatch(run: Run) -> None:
         phases.rejected(run)
 
 
-def _unsupported(spec: GateSpec | None) -> str | None:
-    if spec is not None and spec.traffic.router is Router.GATEWAY_API:
-        return UNSUPPORTED_ROUTER
-    return None
-
-
 def _target_missing_actions(run: Run) -> list[Action]:
     """No Deployment: everything on the stable revision at full size.
 
@@ -165,7 +155,8 @@ def _target_missing_actions(run: Run) -> list[Action]:
     serves at full size (none is created: there is no template to take).
     """
     obs = run.obs
-    actions = serving_actions(run, run.router.stable_only(run.fleet))
+    layout = run.router.stable_only(run.fleet)
+    actions = [*route_actions(run, layout), *serving_actions(run, layout)]
     if obs.verification.exists:
         actions.append(RemoveVerification())
     if obs.probing is not None:
@@ -173,9 +164,23 @@ def _target_missing_actions(run: Run) -> list[Action]:
     return actions
 
 
+def _routes(run: Run) -> list[RouteWeights]:
+    """The weights read back from each managed HTTPRoute, for the status."""
+    out = []
+    for name, route in sorted(run.obs.gateway.routes.items()):
+        stable, canary = route.weights if route.weights is not None else (None, None)
+        out.append(
+            RouteWeights(name=name, stable_weight=stable, canary_weight=canary,
+                         message=route.problem)
+        )  # fmt: skip
+    return out
+
+
 def _finish(run: Run, actions: list[Action], *, deletion_complete: bool = False) -> Decision:
     if run.spec is not None:
         run.set(sign_offs=sign_offs_status(run))
+    if run.obs.gateway.routes or run.status.routes:
+        run.set(routes=_routes(run))
     run.set(conditions=derive(run.status, run.now))
     return Decision(
         status=run.status,

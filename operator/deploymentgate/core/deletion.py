@@ -23,8 +23,10 @@ from deploymentgate.core.actions import (
     Action,
     GateService,
     Reason,
+    RemoveBackends,
     RemoveServing,
     RemoveVerification,
+    RestoreRoutes,
     RevertTarget,
     ScaleTarget,
     StopProbes,
@@ -47,7 +49,15 @@ def hand_back(run: Run) -> tuple[list[Action], bool]:
         actions.append(StopProbes())
     if vf.exists:
         actions.append(RemoveVerification())
-    if st.stable_revision is None and not owned and not service.gated:
+    gateway = obs.gateway
+    if any(r.managed for r in gateway.routes.values()):
+        # First of all the HTTPRoutes go back to the team's Service as written
+        # (it is gated: it selects the gate's serving pods, which stay meanwhile).
+        actions.append(RestoreRoutes())
+        run.say("gate deleted: giving each HTTPRoute back as written")
+        return actions, False
+    backends = any(b is not None for b in gateway.backends)
+    if st.stable_revision is None and not owned and not service.gated and not backends:
         run.say("gate deleted; it never adopted anything")
         return actions, not vf.exists
     n = st.replicas if st.replicas is not None else t.replicas
@@ -70,7 +80,9 @@ def hand_back(run: Run) -> tuple[list[Action], bool]:
         actions.append(GateService(False))
         run.say("gate deleted: giving the Service its own selector back")
         return actions, False
-    if owned:
+    if owned or backends:
+        if backends:
+            actions.append(RemoveBackends())
         actions += [RemoveServing(r) for r in owned]
         run.say("gate deleted: the Service selects the team's pods again; removing serving pods")
         return actions, False

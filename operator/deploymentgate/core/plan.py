@@ -25,6 +25,7 @@ from typing import Any
 
 from deploymentgate.core.actions import (
     Action,
+    EnsureBackends,
     EnsureServing,
     EnsureVerification,
     GateService,
@@ -33,6 +34,7 @@ from deploymentgate.core.actions import (
     RevertTarget,
     ScaleServing,
     ScaleTarget,
+    SetRouteWeights,
     StartProbes,
     StopProbes,
 )
@@ -55,17 +57,20 @@ def plan(run: Run) -> list[Action]:
         # Frozen: serving pods stay as they are; only the Service stays gated
         # and the team's Deployment empty, which moves no traffic between them.
         return [*_service(run, layout), *_target(run), *_probes(run, None)]
+    traffic = route_actions(run, layout)
     if run.replace_verification:
         # Probing stops first, or the error-rate probe counts requests to the
         # dying pod; later passes recreate the pod and probe it afresh.
         return [
             StopProbes(),
+            *traffic,
             *serving_actions(run, layout),
             *_service(run, layout),
             *_target(run),
             RemoveVerification(),
         ]
-    actions: list[Action] = []
+    # Route weights first: a rejected canary gets weight 0 before its pods go.
+    actions: list[Action] = list(traffic)
     actions += serving_actions(run, layout)
     actions += _service(run, layout)
     actions += _target(run)
@@ -92,6 +97,19 @@ def layout_for(run: Run) -> Layout:
         evict = frozenset({under_test}) if under_test not in (None, st.stable_revision) else None
         return router.stable_only(fleet, evict=evict or frozenset())
     return router.stable_only(fleet)
+
+
+def route_actions(run: Run, layout: Layout) -> list[Action]:
+    """router gatewayAPI: the gate's two Services select what the layout says, and
+    the routes carry its weights (each written only where the read-back differs)."""
+    gateway = run.obs.gateway
+    actions: list[Action] = []
+    if layout.backends is not None and gateway.backends != layout.backends:
+        actions.append(EnsureBackends(*layout.backends))
+    writable = any(not r.problem or r.managed for r in gateway.routes.values())
+    if layout.weights is not None and writable and not gateway.reads(layout.weights):
+        actions.append(SetRouteWeights(*layout.weights))
+    return actions
 
 
 def serving_actions(run: Run, layout: Layout) -> list[Action]:

@@ -32,6 +32,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--rate", type=float, default=30.0, help="user requests per second (default 30)"
     )
+    parser.add_argument(
+        "--router",
+        choices=("replicas", "gatewayAPI"),
+        default="replicas",
+        help="replicas (default: the share of ready pods) or gatewayAPI (HTTPRoute weights"
+        " through a real gateway, Traefik, on loopback; needs .cache/bin/traefik)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -41,7 +48,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.rate <= 0:
         print("deploymentgate demo: --rate must be positive")
         return 2
-    options = DemoOptions(keep=args.keep, workdir=args.dir, rate=args.rate)
+    if args.router == "gatewayAPI" and (args.keep or args.down):
+        # Traefik runs as a child of this process; a kept cluster would lose it.
+        print("deploymentgate demo: --router gatewayAPI runs without --keep/--down only")
+        return 2
+    options = DemoOptions(keep=args.keep, workdir=args.dir, rate=args.rate, router=args.router)
     if args.down:
         return run_down(options)
     return run_demo(options)

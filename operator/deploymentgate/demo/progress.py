@@ -50,6 +50,7 @@ class GateView:
     probes: tuple[tuple[str, bool | None], ...] = ()  # configured probes, in PROBE_NAMES order
     message: str = ""
     rollback_reason: str | None = None
+    routes: str = ""  # router gatewayAPI: the weights read back ("route 99/1")
 
     @classmethod
     def from_gate(cls, gate: Mapping[str, Any]) -> GateView:
@@ -77,11 +78,22 @@ class GateView:
             probes=probes,
             message=str(status.get("message") or ""),
             rollback_reason=status.get("rollbackReason"),
+            routes=_routes(status.get("routes")),
         )
 
     def key(self) -> tuple[Any, ...]:
         """What, when it changes, deserves a line of its own."""
-        return (self.phase, self.revision, self.step, self.weight, self.probes)
+        return (self.phase, self.revision, self.step, self.weight, self.probes, self.routes)
+
+
+def _routes(routes: Any) -> str:
+    """The HTTPRoutes' weights as read back, stable/canary ("route 99/1")."""
+    read = {
+        f"{r.get('stableWeight')}/{r.get('canaryWeight')}"
+        for r in routes or ()
+        if isinstance(r, Mapping) and r.get("canaryWeight") is not None
+    }
+    return f"route {' '.join(sorted(read))}" if read else ""
 
 
 def _verdict(result: Any) -> bool | None:
@@ -143,6 +155,8 @@ def format_line(
     label = names.get(view.revision or "", view.revision or "-")
     step = f"step {view.step + 1}/{view.steps}" if view.step is not None else "        "
     weight = f"{view.weight:3d}% to {label}" if view.revision else "no rollout"
+    if view.routes:
+        weight = f"{weight:<14}  {view.routes:<11}"
     return (
         f"{clock}  {phase}  {step}  {weight:<14}  | {format_probes(view, symbols)}"
         f"  | {format_traffic(traffic)}"

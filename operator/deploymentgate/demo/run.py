@@ -36,6 +36,7 @@ from deploymentgate.demo.traffic import UserTraffic
 from deploymentgate.demo.traffic_stats import TrafficStats
 from deploymentgate.sandbox import MissingBinariesError, Sandbox, SandboxError
 from deploymentgate.sandbox.binaries import repo_root
+from deploymentgate.sandbox.gateway import GatewayInfo
 from deploymentgate.sandbox.state import clear_workdir
 from deploymentgate.testing import OperatorProcess
 
@@ -52,6 +53,11 @@ class DemoOptions:
     rate: float = 30.0  # user requests per second
     window: float = 5.0  # seconds of user traffic the live error rate covers
     nodes: int = 2
+    router: str = "replicas"  # or "gatewayAPI": users go through a real gateway
+
+    @property
+    def gateway(self) -> bool:
+        return self.router == "gatewayAPI"
 
 
 def kept_dir(options: DemoOptions) -> Path:
@@ -180,12 +186,31 @@ class DemoRun:
             ).start()
         self.console.line(f"    metrics at {self.operator.metrics_url}")
 
-    def start_traffic(self, sandbox: Sandbox) -> None:
-        host, port = sandbox.service_address(NAMESPACE, APP, 80)
+    def start_gateway(self, sandbox: Sandbox) -> GatewayInfo:
         self.console.headline(
-            f"Sending {self.options.rate:g} user requests/s to Service {APP}"
-            f" (via the service proxy at {host}:{port})"
+            "Starting the gateway: Traefik (Gateway API implementation) on loopback"
         )
+        began = time.monotonic()
+        info = sandbox.start_gateway()
+        self.console.line(
+            f"    {info.url}, GatewayClass {info.gateway_class} accepted,"
+            f" ready in {time.monotonic() - began:.1f}s"
+        )
+        return info
+
+    def start_traffic(self, sandbox: Sandbox, gateway: GatewayInfo | None = None) -> None:
+        if gateway is not None:
+            host, port = gateway.host, gateway.port
+            self.console.headline(
+                f"Sending {self.options.rate:g} user requests/s through the gateway at"
+                f" {host}:{port} (HTTPRoute {APP})"
+            )
+        else:
+            host, port = sandbox.service_address(NAMESPACE, APP, 80)
+            self.console.headline(
+                f"Sending {self.options.rate:g} user requests/s to Service {APP}"
+                f" (via the service proxy at {host}:{port})"
+            )
         self.console.line(
             "    each progress line: time, gate phase, step, traffic weight, probe verdicts,"
         )
@@ -206,11 +231,14 @@ class DemoRun:
         try:
             with _interruptible():
                 sandbox = self.start_cluster()
-                scenario = Scenario(sandbox, self.console, self.stats, self.operator_handle)
+                gateway = self.start_gateway(sandbox) if self.options.gateway else None
+                scenario = Scenario(
+                    sandbox, self.console, self.stats, self.operator_handle, gateway=gateway
+                )
                 self.install_crd(scenario)
                 scenario.deploy_app()
                 self.start_operator(sandbox)
-                self.start_traffic(sandbox)
+                self.start_traffic(sandbox, gateway)
                 scenario.adopt()
                 outcomes.append(scenario.good_rollout())
                 if outcomes[-1].ok:
@@ -259,8 +287,9 @@ class DemoRun:
         passed = len(outcomes) == 2 and all(o.ok for o in outcomes)
         took = self.console.elapsed()
         if passed:
+            how = " by HTTPRoute weight" if self.options.gateway else ""
             self.console.line(
-                f"\nDemo passed in {took:.0f}s: {GOOD_VERSION} was promoted step by step,"
+                f"\nDemo passed in {took:.0f}s: {GOOD_VERSION} was promoted step by step{how},"
                 " and the bad version was rolled back by the error-rate trigger."
             )
             return 0

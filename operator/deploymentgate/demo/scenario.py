@@ -16,14 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import yaml
+
 from deploymentgate.demo import manifests
 from deploymentgate.demo.console import Console
 from deploymentgate.demo.metrics_summary import key_samples
 from deploymentgate.demo.progress import GateView, ProgressPrinter
+from deploymentgate.demo.traffic import chat_once
 from deploymentgate.demo.traffic_stats import TrafficStats
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.sandbox import Sandbox, SandboxApiError
+from deploymentgate.sandbox.gateway import GatewayInfo
 
 NAMESPACE = "demo"
 APP = "chat"  # Deployment, Service and DeploymentGate share the name
@@ -77,8 +81,11 @@ class Scenario:
         console: Console,
         stats: TrafficStats,
         operator: Callable[[], OperatorHandle | None],
+        *,
+        gateway: GatewayInfo | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.gateway = gateway  # router gatewayAPI: users come through this gateway
         self.console = console
         self.stats = stats
         self._operator = operator
@@ -186,19 +193,46 @@ class Scenario:
             shown=f"kubectl -n {NAMESPACE} apply -f examples/{manifests.APP}",
         )
         self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{APP}", "--timeout=90s")
+        if self.gateway is not None:
+            self.route_app(self.gateway)
 
-    def adopt(self) -> None:
-        """Apply the gate; v1 moves onto the gate's own serving Deployment, `<app>-<revision>`."""
-        self.console.headline("Applying the DeploymentGate: the checklist becomes an object")
-        self.console.block(_gate_summary(), indent="    | ")
+    def route_app(self, gateway: GatewayInfo) -> None:
+        """A Gateway on the running gateway, and the team's HTTPRoute to Service chat."""
+        self.console.headline(f"Routing users to Service {APP} through a Gateway and an HTTPRoute")
         self.kubectl(
             "-n",
             NAMESPACE,
             "apply",
             "-f",
             "-",
-            input=manifests.text(manifests.GATE),
-            shown=f"kubectl -n {NAMESPACE} apply -f examples/{manifests.GATE}",
+            input=yaml.safe_dump_all(gateway_objects(gateway)),
+            shown=f"kubectl -n {NAMESPACE} apply -f gateway.yaml  # Gateway edge, HTTPRoute {APP}",
+        )
+        deadline = time.monotonic() + ROUTE_TIMEOUT
+        while chat_once(gateway.host, gateway.port, "/version")[0] != "v1":
+            if time.monotonic() >= deadline:
+                raise DemoFailure(f"the gateway did not route to {APP} within {ROUTE_TIMEOUT:.0f}s")
+            time.sleep(POLL)
+        self.console.line(f"    {gateway.url}/ answers from {APP} v1")
+
+    def adopt(self) -> None:
+        """Apply the gate; v1 moves onto the gate's own serving Deployment, `<app>-<revision>`."""
+        self.console.headline("Applying the DeploymentGate: the checklist becomes an object")
+        gate_doc = self.gate_manifest()
+        self.console.block(_gate_summary(gate_doc), indent="    | ")
+        shown = f"kubectl -n {NAMESPACE} apply -f examples/{manifests.GATE}"
+        if self.gateway is not None:
+            shown += f"  # with traffic: {json.dumps(gate_doc['spec']['traffic'])}"
+        self.kubectl(
+            "-n",
+            NAMESPACE,
+            "apply",
+            "-f",
+            "-",
+            input=yaml.safe_dump(gate_doc, sort_keys=False)
+            if self.gateway is not None
+            else manifests.text(manifests.GATE),
+            shown=shown,
         )
         v1 = self.revision_of(APP)
         self.printer.names[v1] = "v1"
@@ -215,6 +249,26 @@ class Scenario:
             f"    Service {APP} selects only the gate's serving pods, so pods of {APP}'s"
             " new revisions never get traffic until verified."
         )
+        if self.gateway is not None:
+            self.console.line(
+                f"    HTTPRoute {APP}: the rule to Service {APP} now routes to {APP}-stable"
+                f" (weight 100) and {APP}-canary (weight 0), Services the gate owns;"
+            )
+            self.console.line(
+                "    the weights split users between the revisions, so 1% is exactly 1%."
+            )
+
+    def gate_manifest(self) -> dict[str, Any]:
+        """The example gate; with the gateway, its traffic section moves route weights."""
+        gate = manifests.documents(manifests.GATE)[0]
+        if self.gateway is not None:
+            gate["spec"]["traffic"] = {
+                **gate["spec"]["traffic"],
+                "router": "gatewayAPI",
+                "httpRoutes": [{"name": APP}],
+                "steps": list(GATEWAY_STEPS),
+            }
+        return gate
 
     def good_rollout(self) -> Outcome:
         self.console.headline(
@@ -324,6 +378,20 @@ class Scenario:
                 "-n", NAMESPACE, "get", "deployments", "-L", f"{ROLE_LABEL},{REVISION_LABEL}"
             )
         )
+        if self.gateway is not None:
+            self.console.block(
+                self.kubectl(
+                    "-n",
+                    NAMESPACE,
+                    "get",
+                    "httproute",
+                    APP,
+                    "-o",
+                    "jsonpath={range .spec.rules[*].backendRefs[*]}"
+                    "{.name} weight {.weight}{'\\n'}{end}",
+                    shown=f"kubectl -n {NAMESPACE} get httproute {APP} -o jsonpath=<backendRefs>",
+                )
+            )
         self.console.block(self.kubectl("-n", NAMESPACE, "describe", "deploymentgate", APP))
         if operator is None:
             return
@@ -348,8 +416,36 @@ def release_patch(image: str, version: str) -> str:
     return json.dumps(patch, separators=(",", ":"))
 
 
-def _gate_summary() -> str:
-    gate = manifests.documents(manifests.GATE)[0]
+GATEWAY_STEPS = (1, 10, 50, 100)
+ROUTE_TIMEOUT = 30.0
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def gateway_objects(gateway: GatewayInfo) -> list[dict[str, Any]]:
+    """A Gateway listening on the gateway's port, and the team's HTTPRoute to Service chat."""
+    return [
+        {
+            "apiVersion": f"{GATEWAY_GROUP}/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "edge"},
+            "spec": {
+                "gatewayClassName": gateway.gateway_class,
+                "listeners": [{"name": "http", "protocol": "HTTP", "port": gateway.port}],
+            },
+        },
+        {
+            "apiVersion": f"{GATEWAY_GROUP}/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": APP},
+            "spec": {
+                "parentRefs": [{"name": "edge"}],
+                "rules": [{"backendRefs": [{"name": APP, "port": 80}]}],
+            },
+        },
+    ]
+
+
+def _gate_summary(gate: dict[str, Any]) -> str:
     spec = gate["spec"]
     traffic, probes, rollback = spec["traffic"], spec["probes"], spec["rollback"]
     rate = rollback["errorRate"]
@@ -357,7 +453,8 @@ def _gate_summary() -> str:
         [
             f"verify new pods at 0% traffic: {', '.join(probes)}",
             f"then move traffic {' -> '.join(f'{s}%' for s in traffic['steps'])},"
-            f" {traffic['stepDuration']} per step",
+            f" {traffic['stepDuration']} per step"
+            + (" (HTTPRoute weights)" if traffic.get("router") == "gatewayAPI" else ""),
             f"roll back if: error rate > {rate['threshold']} over {rate['window']},"
             f" health failing {rollback['healthFailingFor']},"
             f" WebSocket silent {rollback['websocketSilentFor']}, startup failed",

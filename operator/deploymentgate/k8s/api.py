@@ -15,7 +15,9 @@ written.
 
 The RBAC this needs is easy to read off here: deployments list/create/patch/
 delete and deployments/scale patch, services list/patch, deploymentgates get
-and deploymentgates/status patch (plus the watches of the indexes).
+and deploymentgates/status patch (plus the watches of the indexes); with
+router gatewayAPI also services create/delete (the gate's own two),
+httproutes list/patch and endpointslices list.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 from kubernetes.aio.client.exceptions import ApiException
 
+from deploymentgate.k8s.routes import GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 
 _MERGE = "application/merge-patch+json"
@@ -276,3 +279,60 @@ class KubeApi:
             await self.core.patch_namespaced_service(
                 name, namespace, {"spec": {"selector": {key: value}}}, _content_type=_MERGE
             )
+
+    async def create_service(self, body: Mapping[str, Any]) -> None:
+        """Create one of the gate's own Services; Conflict when the name is taken."""
+        with _translated():
+            # The client serializes a plain dict as it is (typed as V1Service only).
+            service: Any = dict(body)
+            await self.core.create_namespaced_service(body["metadata"]["namespace"], service)
+
+    async def set_owned_service_selector(
+        self, namespace: str, name: str, selector: Mapping[str, str], *, uid: str, gate_uid: str
+    ) -> None:
+        """Point one of the gate's own Services at other pods (ownership tested first)."""
+        ops = [
+            *ownership_tests(uid, gate_uid),
+            {"op": "replace", "path": "/spec/selector", "value": dict(selector)},
+        ]
+        with _translated():
+            await self.core.patch_namespaced_service(
+                name, namespace, ops, _content_type=_JSON_PATCH
+            )
+
+    async def delete_owned_service(self, namespace: str, name: str, *, uid: str) -> None:
+        """Delete exactly the Service `uid` (Conflict if the name now holds another)."""
+        options = kclient.V1DeleteOptions(preconditions=kclient.V1Preconditions(uid=uid))
+        with _translated():
+            await self.core.delete_namespaced_service(name, namespace, body=options)
+
+    # -- Gateway API -----------------------------------------------------------
+
+    async def list_httproutes(self, namespace: str) -> list[dict[str, Any]]:
+        """The HTTPRoutes of a namespace, read live (the gate filters by name and labels)."""
+        with _translated():
+            found = _as_dict(
+                await self.objects.list_namespaced_custom_object(
+                    GATEWAY_GROUP, GATEWAY_VERSION, namespace, HTTPROUTES
+                )
+            )
+        return [dict(item) for item in found.get("items") or []]
+
+    async def list_endpointslices(self, namespace: str, service: str) -> list[dict[str, Any]]:
+        """The EndpointSlices of a Service, read live (what the gateway balances over)."""
+        with _translated():
+            found = _as_dict(
+                await self.objects.list_namespaced_custom_object(
+                    "discovery.k8s.io", "v1", namespace, "endpointslices",
+                    label_selector=f"kubernetes.io/service-name={service}",
+                )
+            )  # fmt: skip
+        return [dict(item) for item in found.get("items") or []]
+
+    async def patch_httproute(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        """A JSON patch whose first op tests the resourceVersion read (Conflict if it moved)."""
+        with _translated():
+            await self.objects.patch_namespaced_custom_object(
+                GATEWAY_GROUP, GATEWAY_VERSION, namespace, HTTPROUTES, name, ops,
+                _content_type=_JSON_PATCH,
+            )  # fmt: skip

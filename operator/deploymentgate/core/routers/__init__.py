@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from deploymentgate.core.routers.base import Fleet, Layout, TrafficRouter
+from deploymentgate.core.routers.gateway import GatewayRouter
 from deploymentgate.core.routers.replicas import ReplicasRouter
 from deploymentgate.models import GateSpec, Router
 
-_ROUTERS: dict[Router, TrafficRouter] = {Router.REPLICAS: ReplicasRouter()}
+_ROUTERS: dict[Router, TrafficRouter] = {
+    Router.REPLICAS: ReplicasRouter(),
+    Router.GATEWAY_API: GatewayRouter(),
+}
 
 
 def router_for(spec: GateSpec) -> TrafficRouter | None:
@@ -14,4 +18,4 @@ def router_for(spec: GateSpec) -> TrafficRouter | None:
     return _ROUTERS.get(spec.traffic.router)
 
 
-__all__ = ["Fleet", "Layout", "ReplicasRouter", "TrafficRouter", "router_for"]
+__all__ = ["Fleet", "GatewayRouter", "Layout", "ReplicasRouter", "TrafficRouter", "router_for"]

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from deploymentgate.core.inputs import NO_GATEWAY, GatewayState
 from deploymentgate.observations import WorkloadState
 
 ABSENT = WorkloadState(exists=False)
@@ -28,12 +29,14 @@ class Fleet:
     stable   the revision that serves when nothing is under test
     canary   the revision under test (None when there is none)
     serving  the gate's own serving Deployments, keyed by computed revision
+    gateway  router gatewayAPI: its Services and the weights read back from routes
     """
 
     total: int
     stable: str | None
     canary: str | None
     serving: Mapping[str, WorkloadState] = field(default_factory=dict)
+    gateway: GatewayState = NO_GATEWAY
 
     def of(self, revision: str | None) -> WorkloadState:
         return self.serving.get(revision or "", ABSENT)
@@ -63,12 +66,18 @@ class Layout:
     in_effect  the traffic split this layout is for holds: every pod it
                counts on is ready
     summary    the split in words, for messages ("1 of 10 pods")
+    backends   router gatewayAPI: the revisions the gate's stable and canary
+               Services must select (None: no such Services)
+    weights    router gatewayAPI: (stable, canary) percent every managed route
+               must carry now (None: leave the routes as they are this pass)
     """
 
     replicas: Mapping[str, int]
     remove: tuple[str, ...] = ()
     in_effect: bool = False
     summary: str = ""
+    backends: tuple[str, str] | None = None
+    weights: tuple[int, int] | None = None
 
 
 class TrafficRouter(Protocol):
