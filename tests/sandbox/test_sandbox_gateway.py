@@ -158,8 +158,15 @@ def test_httproute_weights_split_requests_through_the_gateway(
 
     url = f"{info.url}/version"
     with httpx.Client(trust_env=False, timeout=5.0) as http:
-        # Traefik applies the route a moment after it writes the status.
-        cluster.wait_for(lambda: http.get(url).status_code == 200, timeout=15, interval=0.1)
+        # Traefik applies the route a moment after it writes the status, and may
+        # load a backend's endpoints a moment after the route: measure once a
+        # batch reaches both versions with no error.
+        def both_answer() -> bool:
+            answers = [http.get(url) for _ in range(40)]
+            ok = all(a.status_code == 200 for a in answers)
+            return ok and {a.json()["version"] for a in answers} == {"v1", "v2"}
+
+        cluster.wait_for(both_answer, timeout=30, interval=0.1)
         split = _versions(http, url, 1000)
         assert set(split) == {"v1", "v2"}
         assert abs(split["v2"] / 10 - 10) <= 3, split

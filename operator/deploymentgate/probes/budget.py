@@ -168,6 +168,8 @@ class FairLimiter:
             self._queues.move_to_end(owner)
             if not queue:
                 del self._queues[owner]
+            if future.done():  # its waiter was cancelled and has not cleaned up yet
+                continue
             self._take(owner)
             future.set_result(None)
 
