@@ -213,9 +213,9 @@ def test_gates_the_schema_cannot_judge_are_marked_invalid_and_never_touch_traffi
     assert world.service_selector() == TEAM_SELECTOR
     assert sorted(p["metadata"]["name"] for p in world.pods()) == pods_before
 
-    # The operator is still at work: the fixed gate resumes and adopts the Deployment;
-    # the other invalid one is deleted without a fuss.
-    world.kubectl("delete", "deploymentgate", "zero-health-interval", "--timeout=30s")
+    # The operator is still at work: the gate that never adopted anything is
+    # deleted without a fuss, and the fixed gate resumes and adopts the Deployment.
+    world.kubectl("delete", "deploymentgate", "ghost", "--timeout=30s")
     fixed = GateWorld(world.cluster, world.namespace, "threshold-over-100-percent")
     fixed.kubectl(
         "patch",
