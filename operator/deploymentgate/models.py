@@ -747,6 +747,7 @@ class Trigger(StrEnum):
     ERROR_RATE = "errorRate"
     PROGRESS_DEADLINE = "progressDeadline"
     CONFIG_INVALID = "configInvalid"  # seed §7 checks or a reserved label in the template
+    ABORTED = "aborted"  # a person ran `kubectl gate abort`
 
 
 # Status bounds. The status is user-writable (the status subresource), so what
@@ -865,6 +866,23 @@ class SignOff(Model):
     """The GateApproval object."""
 
 
+CommandValue = Annotated[str, *_bounded_text(100)]
+
+
+class CommandsHandled(Model):
+    """The last value of each request annotation the operator acted on (or refused),
+    so that a request left on the gate acts once (see `kubectl gate`)."""
+
+    abort: CommandValue | None = None
+    """rollout.deploymentgate.dev/abort: roll the revision under test back now."""
+    retry: CommandValue | None = None
+    """rollout.deploymentgate.dev/retry: verify a rejected revision again."""
+    promote: CommandValue | None = None
+    """rollout.deploymentgate.dev/promote: skip the rest of the current step."""
+    promote_full: CommandValue | None = None
+    """rollout.deploymentgate.dev/promote-full: skip every remaining step."""
+
+
 class RouteWeights(Model):
     """One HTTPRoute's weights as read back from it (router gatewayAPI)."""
 
@@ -908,7 +926,8 @@ class GateStatus(Model):
     step_ready_since: Timestamp | None = None
     """When the current step's new pods were ready; the step's observation time counts from here."""
     rollback_reason: StatusText | None = None
-    """Why the revision under test was rejected; it is not retried until the Deployment changes."""
+    """Why the revision under test was rejected; it is not retried until the Deployment changes
+    (or `kubectl gate retry`)."""
     rollback_trigger: Trigger | None = None
     """Which trigger rejected or blocked the revision under test (typed; see rollbackReason)."""
     frozen: bool = False
@@ -933,6 +952,8 @@ class GateStatus(Model):
 
     routes: list[RouteWeights] = Field(default_factory=list, max_length=MAX_ROUTES)
     """router gatewayAPI: the weights read back from each managed HTTPRoute."""
+    commands: CommandsHandled = Field(default_factory=CommandsHandled)
+    """Requests (kubectl gate abort/retry/promote) already acted on, by their value."""
 
 
 def _duration_limits(model: type[BaseModel], prefix: str = "") -> dict[str, DurationRange]:

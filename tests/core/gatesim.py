@@ -209,6 +209,8 @@ class Sim:
     gateway: GatewayState = dataclasses.field(default_factory=GatewayState)
     # Weight writes carried out, in order (the gateway applies each at once).
     weight_writes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    # The gate's request annotations (kubectl gate abort/retry/promote).
+    commands: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def observe(self, probes: Iterable[ProbeObservation] = ()) -> Observations:
         return Observations(
@@ -229,6 +231,7 @@ class Sim:
             created=self.created,
             required_gates=self.required_gates,
             gateway=self._gateway_seen(),
+            commands=dict(self.commands),
         )
 
     def _gateway_seen(self) -> GatewayState:

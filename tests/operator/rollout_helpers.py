@@ -13,7 +13,8 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from deploymentgate.core.routers.replicas import split
 from deploymentgate.k8s.builders import ROLE_LABEL, ROLE_SERVING, SERVING_LABEL
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.sandbox import Sandbox, SandboxApiError
+from deploymentgate.sandbox.binaries import require_tools
 from deploymentgate.testing import OperatorProcess, manifests
 
 T = TypeVar("T")
@@ -140,6 +142,27 @@ class ChartRbac:
             "delete", "clusterrole,clusterrolebinding", "-l", selector, check=False
         )
         self.cluster.delete_namespace(self.namespace)
+
+
+@contextmanager
+def chart_template_applied(
+    cluster: Sandbox, release: str, template: str
+) -> Iterator[list[dict[str, Any]]]:
+    """One chart template as helm renders it, applied for real, deleted afterwards."""
+    helm = require_tools(("helm",), directory=cluster.bin_dir) / "helm"
+    chart = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "deploymentgate"
+    rendered = subprocess.run(
+        [str(helm), "template", release, str(chart), "--show-only", template],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+    try:
+        yield [o for o in yaml.safe_load_all(rendered) if o]
+    finally:
+        cluster.kubectl("delete", "-f", "-", "--ignore-not-found", input=rendered, check=False)
 
 
 # ------------------------------------------------------------- manifests

@@ -23,6 +23,7 @@ import yaml
 from rollout_helpers import (
     GateWorld,
     StartOperator,
+    chart_template_applied,
     chat_deployment,
     chat_service,
     gate,
@@ -33,7 +34,6 @@ from rollout_helpers import (
 from deploymentgate.core.approval_policy import POLICY_NAME, POLICY_SETTLE
 from deploymentgate.models import API_GROUP, API_VERSION, APPROVAL_PLURAL
 from deploymentgate.sandbox import Sandbox
-from deploymentgate.sandbox.binaries import require_tools
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
@@ -56,20 +56,8 @@ PEOPLE: dict[str, list[str]] = {
 @pytest.fixture(scope="module")
 def chart_sign_off_objects(cluster: Sandbox, gate_crd: str) -> Iterator[list[dict[str, Any]]]:
     """templates/signoffs.yaml as helm renders it (policies, bindings, approver role)."""
-    helm = require_tools(("helm",), directory=cluster.bin_dir) / "helm"
-    rendered = subprocess.run(
-        [str(helm), "template", RELEASE, str(CHART), "--show-only", "templates/signoffs.yaml"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    objects = [o for o in yaml.safe_load_all(rendered) if o]
-    cluster.kubectl("apply", "-f", "-", input=rendered)
-    try:
+    with chart_template_applied(cluster, RELEASE, "templates/signoffs.yaml") as objects:
         yield objects
-    finally:
-        cluster.kubectl("delete", "-f", "-", "--ignore-not-found", input=rendered, check=False)
 
 
 def bind_people(world: GateWorld, cluster: Sandbox) -> dict[str, Path]:

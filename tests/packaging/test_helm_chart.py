@@ -255,7 +255,8 @@ def operator_grants(rendered: Rendered) -> Grants:
         if o["kind"] in ("Role", "ClusterRole")
         # roles for people, not the operator: tests/packaging/test_aggregated_roles.py
         and not any(k.startswith(AGGREGATE_LABEL) for k in o["metadata"].get("labels") or {})
-        and not o["metadata"]["name"].endswith("-approver")  # people who sign off
+        # people who sign off, or run kubectl gate abort/retry/promote
+        and not o["metadata"]["name"].endswith(("-approver", "-abort", "-retry", "-promote"))
     }
     bound: set[tuple[str, str, str]] = set()
     grants: Grants = {}

@@ -25,6 +25,7 @@ from deploymentgate.controller.workloads import (
     summarize_service,
 )
 from deploymentgate.controller.world import World
+from deploymentgate.core.commands import pending_commands
 from deploymentgate.core.inputs import ObservedSignOff
 from deploymentgate.core.requires import index_entry
 from deploymentgate.k8s.api import ApiError, Conflict, NotOwned
@@ -128,9 +129,17 @@ async def pods_idx(
 
 @kopf.index(*GATES, registry=registry)
 async def gates_idx(
-    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+    namespace: str | None,
+    name: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    annotations: kopf.Annotations,
+    memo: Any,
+    **_: Any,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """What other gates' spec.requires may read, with whom this gate lets read it."""
+    if pending_commands(annotations, status):  # kubectl gate abort/retry/promote: act now
+        memo.wake(namespace or "", name)
     return {(namespace or "", name): index_entry(spec, status)}
 
 

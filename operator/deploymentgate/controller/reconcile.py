@@ -39,6 +39,7 @@ from deploymentgate.core import (
     read_spec,
     status_patch,
 )
+from deploymentgate.core.commands import commands_of
 from deploymentgate.core.requires import required_gates
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
 from deploymentgate.k8s.builders import GATE_LABEL, serving_name, verify_name
@@ -198,6 +199,7 @@ class GateReconciler:
             sign_offs=signed[0],
             sign_off_policy=signed[1],
             created=_timestamp(meta.get("creationTimestamp")),
+            commands=commands_of(meta.get("annotations")),
             required_gates=required_gates(
                 spec, self.namespace, self.name, _gate_entries(spec, world, self.namespace)
             ),

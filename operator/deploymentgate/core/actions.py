@@ -156,6 +156,10 @@ class Reason(StrEnum):
     NAME_CONFLICT = "NameConflict"
     ALREADY_GATED = "AlreadyGated"
     HANDED_BACK_STABLE = "HandedBackStable"
+    ABORTED = "Aborted"
+    RETRIED = "Retried"
+    PROMOTE_REQUESTED = "PromoteRequested"
+    COMMAND_IGNORED = "CommandIgnored"
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from deploymentgate.core import admission
 from deploymentgate.models import API_GROUP, API_VERSION, APPROVAL_PLURAL, KIND, PLURAL
 
 POLICY_NAME = f"{APPROVAL_PLURAL}.{API_GROUP}"
 GUARD_NAME = f"{PLURAL}-approvals.{API_GROUP}"
-ADMISSION_API = "admissionregistration.k8s.io/v1"
 # A sign-off created this soon after the policy or its binding may have been
 # admitted before the API server enforced them: it does not count.
 POLICY_SETTLE = timedelta(seconds=5)
@@ -112,48 +112,27 @@ VALIDATIONS: list[dict[str, str]] = [
 
 def policy() -> dict[str, Any]:
     """The ValidatingAdmissionPolicy for GateApprovals."""
-    return {
-        "apiVersion": ADMISSION_API,
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {
-            "name": POLICY_NAME,
-            "labels": {"app.kubernetes.io/part-of": "deploymentgate"},
-        },
-        "spec": {
-            "failurePolicy": "Fail",
+    return admission.policy(
+        POLICY_NAME,
+        {
             "paramKind": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": KIND},
             "matchConstraints": {
                 "resourceRules": [
-                    {
-                        "apiGroups": [API_GROUP],
-                        "apiVersions": ["*"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": [APPROVAL_PLURAL],
-                    }
+                    admission.rule(API_GROUP, [APPROVAL_PLURAL], ["CREATE", "UPDATE"])
                 ]
             },
             "variables": VARIABLES,
             "validations": VALIDATIONS,
         },
-    }
+    )
 
 
 def binding() -> dict[str, Any]:
     """Binds the policy to every namespace, with that namespace's gates as params."""
-    return {
-        "apiVersion": ADMISSION_API,
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {
-            "name": POLICY_NAME,
-            "labels": {"app.kubernetes.io/part-of": "deploymentgate"},
-        },
-        "spec": {
-            "policyName": POLICY_NAME,
-            "validationActions": ["Deny"],
-            # No namespace: the params are read in the sign-off's own namespace.
-            "paramRef": {"selector": {}, "parameterNotFoundAction": "Deny"},
-        },
-    }
+    # No namespace: the params are read in the sign-off's own namespace.
+    return admission.binding(
+        POLICY_NAME, paramRef={"selector": {}, "parameterNotFoundAction": "Deny"}
+    )
 
 
 def guard_policy(admin_groups: list[str]) -> dict[str, Any]:
@@ -167,24 +146,11 @@ def guard_policy(admin_groups: list[str]) -> dict[str, Any]:
         " && (!has(object.spec.approvals) || object.spec.approvals == oldObject.spec.approvals)"
     )
     groups = ", ".join(admin_groups)
-    return {
-        "apiVersion": ADMISSION_API,
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {
-            "name": GUARD_NAME,
-            "labels": {"app.kubernetes.io/part-of": "deploymentgate"},
-        },
-        "spec": {
-            "failurePolicy": "Fail",
+    return admission.policy(
+        GUARD_NAME,
+        {
             "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [API_GROUP],
-                        "apiVersions": ["*"],
-                        "operations": ["UPDATE"],
-                        "resources": [PLURAL],
-                    }
-                ]
+                "resourceRules": [admission.rule(API_GROUP, [PLURAL], ["UPDATE"])]
             },
             "variables": [{"name": "admins", "expression": _cel_strings(admin_groups)}],
             "validations": [
@@ -198,19 +164,11 @@ def guard_policy(admin_groups: list[str]) -> dict[str, Any]:
                 }
             ],
         },
-    }
+    )
 
 
 def guard_binding() -> dict[str, Any]:
-    return {
-        "apiVersion": ADMISSION_API,
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {
-            "name": GUARD_NAME,
-            "labels": {"app.kubernetes.io/part-of": "deploymentgate"},
-        },
-        "spec": {"policyName": GUARD_NAME, "validationActions": ["Deny"]},
-    }
+    return admission.binding(GUARD_NAME)
 
 
 def _cel_strings(values: list[str]) -> str:

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
-from deploymentgate.core import approval_policy, serving_policy
+from deploymentgate.core import approval_policy, command_policy, serving_policy
 from deploymentgate.models import (
     API_GROUP,
     API_VERSION,
@@ -334,12 +334,23 @@ GUARD_HEADER = (
 )
 
 
+COMMANDS_FILE = "commands-policy.yaml"
+COMMANDS_HEADER = (
+    "# Generated from deploymentgate/core/command_policy.py by"
+    " `python -m deploymentgate.core.crdgen`.\n"
+    "# Who may run kubectl gate abort/retry/promote: update on deploymentgates/<verb>.\n"
+)
+
+
 def generated_files() -> dict[Path, str]:
     """Every generated file besides the DeploymentGate CRD, and its text."""
     # The leading "---" keeps `helm show crds`, which concatenates the chart's CRD files, valid.
     approval_crd = "---\n" + HEADER + _yaml(build_approval_crd())
     policy = POLICY_HEADER + _yaml(approval_policy.policy(), approval_policy.binding())
+    commands = COMMANDS_HEADER + _yaml(command_policy.policy(), command_policy.binding())
     return {
+        ROOT / "deploy" / "policy" / COMMANDS_FILE: commands,
+        CHART / "files" / COMMANDS_FILE: commands,
         CHART / "crds" / f"{CRD_NAME}.yaml": render(),
         ROOT / "deploy" / "crds" / f"{APPROVAL_CRD_NAME}.yaml": approval_crd,
         CHART / "crds" / f"{APPROVAL_CRD_NAME}.yaml": approval_crd,

@@ -21,6 +21,7 @@ from deploymentgate.core.actions import (
     RemoveVerification,
     StopProbes,
 )
+from deploymentgate.core.commands import apply_commands
 from deploymentgate.core.conditions import derive
 from deploymentgate.core.deletion import hand_back
 from deploymentgate.core.inputs import Observations
@@ -94,6 +95,7 @@ def decide(spec: GateSpec | None, status: GateStatus, obs: Observations, now: da
             phases.resume(run, "ConflictResolved", "name conflict resolved; resuming")
         else:
             phases.resume(run, "TargetFound", f"Deployment {spec.target_ref.name} found; resuming")
+    apply_commands(run)
     _settle(run)
     return _finish(run, plan(run))
 

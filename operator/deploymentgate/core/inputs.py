@@ -149,6 +149,8 @@ class Observations:
                   (or does not consent to be required).
     gateway       router gatewayAPI: the gate's stable/canary Services and the
                   weights read back from each HTTPRoute.
+    commands      the gate's request annotations (abort, retry, promote), raw;
+                  admission checked who wrote them (core.command_policy).
     """
 
     target: WorkloadState
@@ -168,6 +170,7 @@ class Observations:
     created: datetime | None = None
     required_gates: Mapping[str, GateStatus | None] = field(default_factory=dict)
     gateway: GatewayState = NO_GATEWAY
+    commands: Mapping[str, str] = field(default_factory=dict)
 
     def serving_of(self, revision: str | None) -> WorkloadState:
         """The gate's serving Deployment for `revision`, or ABSENT."""

@@ -196,7 +196,7 @@ def verifying(run: Run) -> None:
             run.transition(Phase.AWAITING_APPROVAL, "Verified", message)
             run.event(Reason.AWAITING_APPROVAL, message)
             return
-        _enter_step(run, 0, "Verified")
+        enter_step(run, 0, "Verified")
         return
     waiting = sign_off_pending(run)
     failing = failing_now(run)
@@ -208,7 +208,7 @@ def verifying(run: Run) -> None:
         f"approved by {', '.join(approvers)}" if approvers else "cleared by its required gates"
     )
     run.event(Reason.APPROVED, message)
-    _enter_step(run, 0, "Approved")
+    enter_step(run, 0, "Approved")
 
 
 def progressing(run: Run) -> None:
@@ -253,9 +253,9 @@ def progressing(run: Run) -> None:
     holding = failing_now(run) + unconfirmed_since(run, st.step_ready_since)
     if not holding:
         if index + 1 < len(steps):
-            _enter_step(run, index + 1, "StepPassed")
+            enter_step(run, index + 1, "StepPassed")
         else:
-            _enter_promoting(run)
+            enter_promoting(run)
         return
     if run.now - until >= deadline:
         block(
@@ -332,7 +332,8 @@ def rejected(run: Run) -> None:
 # ------------------------------------------------------------------ helpers
 
 
-def start_rollout(run: Run, revision: str) -> None:
+def start_rollout(run: Run, revision: str, *, retried: bool = False) -> None:
+    """Verify `revision` from the start (`retried`: a rejected one, on request)."""
     st, t = run.status, run.obs.target
     name = run.gate_spec.target_ref.name
     run.set(
@@ -347,10 +348,11 @@ def start_rollout(run: Run, revision: str) -> None:
         frozen=False,
         probes=ProbesStatus(),
     )
-    run.event(
-        Reason.REVISION_DETECTED,
-        f"Deployment {name} has new revision {revision} (stable {st.stable_revision})",
-    )
+    if not retried:
+        run.event(
+            Reason.REVISION_DETECTED,
+            f"Deployment {name} has new revision {revision} (stable {st.stable_revision})",
+        )
     problems = template_problems(run.gate_spec.config, t.template)
     if problems:
         # Seed §7: refused before any pod of the revision starts; not retried
@@ -400,7 +402,7 @@ def _revision_changed(run: Run) -> bool:
     return True
 
 
-def _enter_step(run: Run, index: int, reason: str) -> None:
+def enter_step(run: Run, index: int, reason: str) -> None:
     steps = run.gate_spec.traffic.steps
     previous = steps[index - 1] if index > 0 else 0
     layout = run.router.step(run.fleet, steps[index], previous, shifted=False)
@@ -417,13 +419,14 @@ def _enter_step(run: Run, index: int, reason: str) -> None:
     run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
 
 
-def _enter_promoting(run: Run) -> None:
+def enter_promoting(run: Run, reason: str = "StepsPassed") -> None:
     revision = run.status.revision
+    how = "passed every step" if reason == "StepsPassed" else "skips its remaining steps"
     message = (
-        f"revision {revision} passed every step; {run.serving_name(revision)} takes all"
+        f"revision {revision} {how}; {run.serving_name(revision)} takes all"
         " traffic (no serving pod restarts)"
     )
-    run.transition(Phase.PROMOTING, "StepsPassed", message)
+    run.transition(Phase.PROMOTING, reason, message)
     run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
 
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from deploymentgate.core import admission
 from deploymentgate.models import API_GROUP
 
 SERVING_LABEL = "deploymentgate.dev/serving"
 POLICY_NAME = f"serving-label.{API_GROUP}"
-ADMISSION_API = "admissionregistration.k8s.io/v1"
 
 # kube-controller-manager turns the operator's Deployments into ReplicaSets
 # and pods: with --use-service-account-credentials each controller has its
@@ -148,39 +148,20 @@ VALIDATIONS: list[dict[str, str]] = [
 def policy(operator_user: str = DEFAULT_OPERATOR_USER) -> dict[str, Any]:
     """The ValidatingAdmissionPolicy; `operator_user` is the operator's ServiceAccount user."""
     rules: list[dict[str, Any]] = [
-        {
-            "apiGroups": [group],
-            "apiVersions": ["*"],
-            "operations": ["CREATE", "UPDATE"],
-            "resources": list(resources),
-        }
+        admission.rule(group, list(resources), ["CREATE", "UPDATE"])
         for group, resources in WORKLOAD_RULES
     ]
     rules[-1]["resources"].insert(0, "pods")  # core group: pods and replicationcontrollers
-    return {
-        "apiVersion": ADMISSION_API,
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {
-            "name": POLICY_NAME,
-            "labels": {"app.kubernetes.io/part-of": "deploymentgate"},
-        },
-        "spec": {
-            "failurePolicy": "Fail",
+    return admission.policy(
+        POLICY_NAME,
+        {
             "matchConstraints": {"resourceRules": rules},
             "matchConditions": match_conditions(operator_user),
             "validations": VALIDATIONS,
         },
-    }
+    )
 
 
 def binding() -> dict[str, Any]:
     """Binds the policy in every namespace, denying."""
-    return {
-        "apiVersion": ADMISSION_API,
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {
-            "name": POLICY_NAME,
-            "labels": {"app.kubernetes.io/part-of": "deploymentgate"},
-        },
-        "spec": {"policyName": POLICY_NAME, "validationActions": ["Deny"]},
-    }
+    return admission.binding(POLICY_NAME)

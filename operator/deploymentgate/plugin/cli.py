@@ -12,6 +12,16 @@ Verbs and the RBAC each needs (the chart's ClusterRole
                             authenticated user may create)
   get [gate] [-w]           list (or get) deploymentgates, read only; -w polls
                             every second and prints a line per change
+  abort <gate>              get, patch deploymentgates; update deploymentgates/abort
+  retry <gate>              get, patch deploymentgates; update deploymentgates/retry
+  promote <gate> [--full]   get, patch deploymentgates; update deploymentgates/promote
+                            (<release>-deploymentgate-abort|retry|promote)
+
+abort, retry and promote each write one annotation on the gate,
+rollout.deploymentgate.dev/<verb>: <revision>/<token> (a merge patch with the
+gate's resourceVersion); the chart's admission policy
+deploymentgates-commands.rollout.deploymentgate.dev admits it only from someone
+allowed the verb, for the revision under test. The operator acts on each once.
 """
 
 from __future__ import annotations
@@ -20,13 +30,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from deploymentgate.core.commands import Verb
 from deploymentgate.plugin.session import PluginError, Session
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubectl gate",
-        description="Work with DeploymentGates: sign off a verified revision, list the gates.",
+        description="Work with DeploymentGates: list them, sign off, abort, retry, promote.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-n", "--namespace", help="namespace (default: the context's)")
@@ -59,6 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
         "-w", "--watch", action="store_true", help="then print a line per gate that changes"
     )
     get.set_defaults(func=_get)
+
+    requests = (
+        (Verb.ABORT, "roll the revision under test back now (RolledBack, trigger aborted)"),
+        (Verb.RETRY, "verify a rolled-back or blocked revision again, without a spec edit"),
+        (Verb.PROMOTE, "skip the rest of the current step of a verified revision"),
+    )
+    for verb, text in requests:
+        cmd = sub.add_parser(verb.value, parents=[common], help=text, description=text)
+        cmd.add_argument("gate", help="the DeploymentGate")
+        cmd.add_argument(
+            "--revision", help="the revision you mean (refused if it is not the one under test)"
+        )
+        cmd.add_argument(
+            "--timeout",
+            type=float,
+            default=30.0,
+            help="seconds to wait for the operator to act (default 30)",
+        )
+        if verb is Verb.PROMOTE:
+            cmd.add_argument(
+                "--full", action="store_true", help="skip every remaining step: promote now"
+            )
+        cmd.set_defaults(func=_request, verb=verb)
     return parser
 
 
@@ -78,6 +112,15 @@ def _get(args: argparse.Namespace) -> int:
         watch(session, args.gate)
     else:
         print(get(session, args.gate))
+    return 0
+
+
+def _request(args: argparse.Namespace) -> int:
+    from deploymentgate.plugin.commands import request
+
+    verb = Verb.PROMOTE_FULL if getattr(args, "full", False) else args.verb
+    session = Session.connect(args.kubeconfig, args.context, args.namespace)
+    print(request(session, args.gate, verb, revision=args.revision, timeout=args.timeout))
     return 0
 
 
