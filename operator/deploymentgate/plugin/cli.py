@@ -12,6 +12,11 @@ Verbs and the RBAC each needs (the chart's ClusterRole
                             authenticated user may create)
   get [gate] [-w]           list (or get) deploymentgates, read only; -w polls
                             every second and prints a line per change
+  status <gate> [-w]        read only: get deploymentgates; list deployments,
+                            pods and events in the gate's namespace (the
+                            default `view` role plus the chart's aggregated
+                            <release>-deploymentgate-view grant all four);
+                            -w polls every second and redraws on change
 """
 
 from __future__ import annotations
@@ -59,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-w", "--watch", action="store_true", help="then print a line per gate that changes"
     )
     get.set_defaults(func=_get)
+
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="one gate as a tree: revisions, Deployments, pods, probes, events",
+    )
+    status.add_argument("gate", help="the DeploymentGate")
+    status.add_argument(
+        "-w", "--watch", action="store_true", help="redraw whenever anything shown changes"
+    )
+    status.set_defaults(func=_status)
     return parser
 
 
@@ -78,6 +94,17 @@ def _get(args: argparse.Namespace) -> int:
         watch(session, args.gate)
     else:
         print(get(session, args.gate))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from deploymentgate.plugin.status import status, watch
+
+    session = Session.connect(args.kubeconfig, args.context, args.namespace)
+    if args.watch:
+        watch(session, args.gate)
+    else:
+        print(status(session, args.gate))
     return 0
 
 
