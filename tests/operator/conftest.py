@@ -28,6 +28,7 @@ from rollout_helpers import (
     StartOperator,
     assert_clean_log,
     failed,
+    wait_until,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,18 @@ def gate_crd(cluster: Sandbox) -> str:
             str(crd),
         )
         name = crd.name.removesuffix(".yaml")
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{name}")
+        # A CRD just created has no conditions yet, and kubectl wait then fails at
+        # once ("accessor error") instead of waiting: wait for the condition ourselves.
+        wait_until(
+            lambda n=name: (
+                cluster.kubectl(
+                    "wait", "--for=condition=Established", "--timeout=10s", f"crd/{n}", check=False
+                ).returncode
+                == 0
+            ),
+            30,
+            what=f"crd/{name} Established",
+        )
     return CRD_NAME
 
 

@@ -69,6 +69,12 @@ def test_watch_prints_the_table_once_then_only_changed_gates() -> None:
     ]
     assert "25%" in lines[-1]
     assert slept == [0.5, 0.5]
+    # A later line whose cells fit keeps the first table's columns (kubectl get -w).
+    promoted = [gate("chat", "Promoted", 100), gate("mail", "Idle")]
+    first = [gate("chat", "Verifying"), gate("mail", "Idle")]
+    reads = iter([first, promoted])
+    lines = list(changes(lambda: next(reads), interval=0, sleep=slept.append, rounds=2))
+    assert lines[-1].index("100%") == lines[0].index("WEIGHT")
 
 
 def test_approve_needs_a_role(capsys: pytest.CaptureFixture[str]) -> None:

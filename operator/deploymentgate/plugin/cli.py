@@ -12,6 +12,11 @@ Verbs and the RBAC each needs (the chart's ClusterRole
                             authenticated user may create)
   get [gate] [-w]           list (or get) deploymentgates, read only; -w polls
                             every second and prints a line per change
+  status <gate> [-w]        read only: get deploymentgates; list deployments,
+                            pods and events in the gate's namespace (the
+                            default `view` role plus the chart's aggregated
+                            <release>-deploymentgate-view grant all four);
+                            -w polls every second and redraws on change
   abort <gate>              get, patch deploymentgates; update deploymentgates/abort
   retry <gate>              get, patch deploymentgates; update deploymentgates/retry
   promote <gate> [--full]   get, patch deploymentgates; update deploymentgates/promote
@@ -71,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     get.set_defaults(func=_get)
 
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="one gate as a tree: revisions, Deployments, pods, probes, events",
+    )
+    status.add_argument("gate", help="the DeploymentGate")
+    status.add_argument(
+        "-w", "--watch", action="store_true", help="redraw whenever anything shown changes"
+    )
+    status.set_defaults(func=_status)
+
     requests = (
         (Verb.ABORT, "roll the revision under test back now (RolledBack, trigger aborted)"),
         (Verb.RETRY, "verify a rolled-back or blocked revision again, without a spec edit"),
@@ -112,6 +128,17 @@ def _get(args: argparse.Namespace) -> int:
         watch(session, args.gate)
     else:
         print(get(session, args.gate))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from deploymentgate.plugin.status import status, watch
+
+    session = Session.connect(args.kubeconfig, args.context, args.namespace)
+    if args.watch:
+        watch(session, args.gate)
+    else:
+        print(status(session, args.gate))
     return 0
 
 

@@ -43,8 +43,10 @@ def row(gate: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
+def table(rows: list[tuple[str, ...]], at_least: list[int] | None = None) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
+    if at_least:
+        widths = [max(w, floor) for w, floor in zip(widths, at_least, strict=True)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
         for r in rows
@@ -60,13 +62,16 @@ def changes(
 ) -> Iterator[str]:
     """`get -w`: the header and every gate once, then a line per gate whose line changed."""
     shown: dict[str, tuple[str, ...]] = {}
+    widths: list[int] = []  # the first table's, so later lines line up under it
     first = True
     done = 0
     while rounds is None or done < rounds:
         rows = [row(g) for g in sorted(read(), key=lambda g: g["metadata"]["name"])]
         fresh = [r for r in rows if shown.get(r[0]) != r]
         if first or fresh:
-            rendered = table([HEADER, *rows]).splitlines()
+            if first:
+                widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER) - 1)]
+            rendered = table([HEADER, *rows], widths).splitlines()
             lines = dict(zip((r[0] for r in rows), rendered[1:], strict=True))
             if first:
                 yield rendered[0]
