@@ -134,11 +134,18 @@ async def gates_idx(
     spec: kopf.Spec,
     status: kopf.Status,
     annotations: kopf.Annotations,
+    meta: kopf.Meta,
     memo: Any,
     **_: Any,
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """What other gates' spec.requires may read, with whom this gate lets read it."""
-    if pending_commands(annotations, status):  # kubectl gate abort/retry/promote: act now
+    """What other gates' spec.requires may read, with whom this gate lets read it.
+
+    Also wakes the gate itself when its spec changed (a generation its status
+    has not seen) or a request (kubectl gate abort/retry/promote) waits, so
+    neither waits for a tick.
+    """
+    unseen = meta.get("generation") != status.get("observedGeneration")
+    if unseen or pending_commands(annotations, status):
         memo.wake(namespace or "", name)
     return {(namespace or "", name): index_entry(spec, status)}
 
