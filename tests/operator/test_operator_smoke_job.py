@@ -2,9 +2,11 @@
 against the verification pod at 0% traffic.
 
 One gate, two rollouts: v2 with a smoke test that GETs $SMOKE_URL/health and
-passes (the revision is promoted), then v3 after the team made the smoke test
-fail (the revision is rolled back, the Job's log tail in the Warning Events
-and the status). At the end no Job and no smoke pod is left.
+passes (the revision is promoted), the operator killed while that Job runs
+and replaced (the new one takes the same Job's verdict: the status and the Job
+are the only memory); then v3 after the team made the smoke test fail (the
+revision is rolled back, the Job's log tail in the Warning Events and the
+status). At the end no Job and no smoke pod is left.
 """
 
 from __future__ import annotations
@@ -50,24 +52,47 @@ def smoke_pods(world: GateWorld) -> list[str]:
     ]
 
 
+def job_pods_created(world: GateWorld) -> list[str]:
+    """The Job controller's "Created pod" Events, one per pod it ever started."""
+    result = world.kubectl(
+        "get", "events", "--field-selector", "involvedObject.kind=Job,reason=SuccessfulCreate",
+        "-o", "json",
+    )  # fmt: skip
+    return [e["message"] for e in json.loads(result.stdout)["items"]]
+
+
 def test_a_passing_smoke_job_lets_the_revision_through_and_a_failing_one_rolls_it_back(
     world: GateWorld, start_operator: StartOperator
 ) -> None:
     world.apply(
-        chat_deployment(version="v1", replicas=REPLICAS), chat_service(), gate(smoke_spec())
+        chat_deployment(version="v1", replicas=REPLICAS),
+        chat_service(),
+        gate(smoke_spec("--sleep", "5")),
     )
-    start_operator(world.namespace)
+    first = start_operator(world.namespace)
     idle = world.wait_phase("Idle", timeout=60)
 
-    # v2: the smoke test passes; verification waited for it, then traffic moved.
+    # v2: the smoke Job starts once startup passed; the operator dies while it runs.
     world.set_version("v2")
+    running = wait_until(
+        lambda: jobs(world) and (world.status().get("probes") or {}).get("smoke"),
+        60,
+        describe=world.diagnostics,
+        what="a smoke Job running",
+    )
+    assert running.get("ok") is None and "running against http://" in running["message"]
+    first.kill()
+    start_operator(world.namespace)
+    # The verification waited for it, then traffic moved.
     promoted = world.wait_phase("Promoted", timeout=120)
     assert promoted["revision"] != idle["stableRevision"]
     smoke = promoted["probes"]["smoke"]
     assert smoke["ok"] is True and "succeeded: smoke: passed: GET http://" in smoke["message"]
     assert "-> 200" in smoke["message"]
+    assert smoke["lastRun"] == running["lastRun"]  # started once, resumed after the restart
+    assert len(job_pods_created(world)) == 1, job_pods_created(world)
     passed = [e for e in world.events() if e["reason"] == "ProbePassed" and "smoke" in e["message"]]
-    assert passed, world.events()
+    assert len(passed) == 1, world.events()
     history = [h["reason"] for h in promoted.get("history") or []]
     assert "Verified" in history
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -39,11 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url-env", default="SMOKE_URL")
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--fail", default="", help="fail with this message after the checks")
+    parser.add_argument("--sleep", type=float, default=0.0, help="seconds to take first")
     args = parser.parse_args(argv)
     base = os.environ.get(args.url_env, "")
     if not base:
         print(f"smoke: ${args.url_env} is not set", flush=True)
         return 1
+    time.sleep(args.sleep)
     ok, line = check(base.rstrip("/") + args.path, args.expect_status, args.timeout)
     if args.fail:
         print(f"smoke: {line}", flush=True)
