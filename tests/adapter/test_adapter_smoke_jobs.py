@@ -8,12 +8,14 @@ from __future__ import annotations
 import copy
 from typing import Any, cast
 
+import pytest
+
 from deploymentgate.controller.executor import Executor
 from deploymentgate.controller.jobs import JobInfo, pod_outcome, summarize_job
 from deploymentgate.controller.observe import identity, smoke_jobs
 from deploymentgate.controller.world import World
 from deploymentgate.core import EnsureSmokeJob, RemoveSmokeJob
-from deploymentgate.k8s.api import KubeApi, NotFound
+from deploymentgate.k8s.api import Conflict, KubeApi, NotFound, NotOwned
 from deploymentgate.k8s.builders import build_smoke_job
 
 NS = "shop"
@@ -44,13 +46,26 @@ def world(*bodies: dict[str, Any]) -> World:
 
 
 class RecordingApi:
-    def __init__(self, pods: list[dict[str, Any]] | None = None, log: str = "") -> None:
+    def __init__(
+        self,
+        pods: list[dict[str, Any]] | None = None,
+        log: str = "",
+        taken_by: dict[str, Any] | None = None,
+    ) -> None:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.pods = pods or []
         self.log = log
+        self.taken_by = taken_by  # the Job already at the name a create asks for
 
     async def create_job(self, body: dict[str, Any]) -> None:
         self.calls.append(("create_job", (body,), {}))
+        if self.taken_by is not None:
+            raise Conflict(409, "jobs.batch already exists")
+
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any]:
+        self.calls.append(("read_job", (namespace, name), {}))
+        assert self.taken_by is not None
+        return self.taken_by
 
     async def delete_owned_job(self, namespace: str, name: str, *, uid: str) -> None:
         self.calls.append(("delete_owned_job", (namespace, name), {"uid": uid}))
@@ -106,6 +121,19 @@ async def test_the_executor_creates_the_job_and_deletes_only_its_own_by_uid() ->
     await executor.apply(RemoveSmokeJob(REV), gate=GATE, world=world(foreign))
     await executor.apply(RemoveSmokeJob(REV), gate=GATE, world=world())
     assert api.calls == []  # not ours, or gone already: nothing is deleted
+
+
+async def test_a_taken_job_name_is_fine_only_when_the_job_there_is_the_gates_own() -> None:
+    action = EnsureSmokeJob(REV, "http://10.0.0.9:8000", TEMPLATE, 60, "SMOKE_URL")
+    ours = RecordingApi(taken_by=job())  # created a moment ago; the index lags
+    await Executor(cast(KubeApi, ours)).apply(action, gate=GATE, world=world())
+    assert [c[0] for c in ours.calls] == ["create_job", "read_job"]
+
+    foreign = job()
+    del foreign["metadata"]["ownerReferences"]
+    theirs = RecordingApi(taken_by=foreign)
+    with pytest.raises(NotOwned, match=f"Job chat-smoke-{REV} exists and is not owned by gate"):
+        await Executor(cast(KubeApi, theirs)).apply(action, gate=GATE, world=world())
 
 
 def pod(name: str, created: str, statuses: list[dict[str, Any]]) -> dict[str, Any]:

@@ -219,7 +219,7 @@ class Sim:
     # Smoke-test Jobs by revision, and every Job the core asked for, in order.
     smoke_jobs: dict[str, SmokeJobState] = dataclasses.field(default_factory=dict)
     smoke_created: list[EnsureSmokeJob] = dataclasses.field(default_factory=list)
-    pod_url: str = "http://10.0.0.9:8000"  # the ready verification pod's URL
+    pod_url: str = "http://10.0.0.9:8000"  # the ready verification pod's URL ("": unknown)
 
     def observe(self, probes: Iterable[ProbeObservation] = ()) -> Observations:
         return Observations(
@@ -241,7 +241,7 @@ class Sim:
             required_gates=self.required_gates,
             gateway=self._gateway_seen(),
             smoke_jobs=dict(self.smoke_jobs),
-            verification_url=self.pod_url if self.verification.ready > 0 else None,
+            verification_url=(self.pod_url or None) if self.verification.ready > 0 else None,
         )
 
     def _gateway_seen(self) -> GatewayState:

@@ -44,6 +44,7 @@ from deploymentgate.k8s.builders import (
     build_serving,
     build_smoke_job,
     build_verification,
+    controller_uid,
     serving_name,
     serving_selector,
     verify_name,
@@ -109,7 +110,7 @@ class Executor:
                     gate, target, revision, url=url, template=template,
                     timeout_seconds=timeout, url_env=url_env,
                 )  # fmt: skip
-                await self.api.create_job(body)
+                await self._create_job(me, body)
             case RemoveSmokeJob(revision=revision):
                 job = smoke_jobs(me, world).get(revision)
                 if job is not None:  # already gone: done
@@ -187,6 +188,17 @@ class Executor:
             return
         _check_owned(me, existing)
         await self.api.converge_owned_deployment(body, uid=existing.uid, gate_uid=me.uid)
+
+    async def _create_job(self, me: GateIdentity, body: dict[str, Any]) -> None:
+        """Create; a name already taken is fine when the Job there is the gate's
+        own (the index had not seen it yet), never when it is anyone else's."""
+        name = body["metadata"]["name"]
+        try:
+            await self.api.create_job(body)
+        except Conflict:
+            live = await self.api.read_job(me.namespace, name)
+            if controller_uid(live.get("metadata") or {}) != me.uid:
+                raise NotOwned(f"Job {name} exists and is not owned by gate {me.name}") from None
 
     async def _delete(self, me: GateIdentity, info: DeploymentInfo) -> None:
         _check_owned(me, info)

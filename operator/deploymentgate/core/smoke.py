@@ -174,6 +174,8 @@ def pending(run: Run) -> str | None:
         return None
     if smoke is None or smoke.last_run is None:
         return "smoke test (starts once the app serves)"
+    if st.revision not in run.obs.smoke_jobs:
+        return f"smoke test (Job {_name(run, st.revision or '')} not created yet)"
     return f"smoke test ({smoke.message})"
 
 

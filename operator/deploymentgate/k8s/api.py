@@ -160,16 +160,23 @@ class KubeApi:
 
     async def read_deployment(self, namespace: str, name: str) -> dict[str, Any]:
         """A live read through `list` (the verb the watch already needs)."""
+        found = await self._read_by_list("apps", "deployments", namespace, name)
+        return {"apiVersion": "apps/v1", "kind": "Deployment", **found}
+
+    async def _read_by_list(
+        self, group: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any]:
+        """One object by name, through `list`; NotFound when there is none."""
         with _translated():
             found = _as_dict(
                 await self.objects.list_namespaced_custom_object(
-                    "apps", "v1", namespace, "deployments", field_selector=f"metadata.name={name}"
+                    group, "v1", namespace, plural, field_selector=f"metadata.name={name}"
                 )
             )
         items = found.get("items") or []
         if not items:
-            raise NotFound(404, f"deployments.apps {name!r} not found")
-        return {"apiVersion": "apps/v1", "kind": "Deployment", **dict(items[0])}
+            raise NotFound(404, f"{plural}.{group} {name!r} not found")
+        return dict(items[0])
 
     async def list_deployments(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         """A live read of the Deployments carrying these labels."""
@@ -352,6 +359,10 @@ class KubeApi:
             await self.objects.create_namespaced_custom_object(
                 "batch", "v1", body["metadata"]["namespace"], "jobs", dict(body)
             )
+
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any]:
+        """A live read through `list` (the verb the watch already needs)."""
+        return await self._read_by_list("batch", "jobs", namespace, name)
 
     async def delete_owned_job(self, namespace: str, name: str, *, uid: str) -> None:
         """Delete exactly the Job `uid`, its pods with it (a Job's default would orphan them)."""
