@@ -91,8 +91,12 @@ def test_a_passing_smoke_job_lets_the_revision_through_and_a_failing_one_rolls_i
     assert "-> 200" in smoke["message"]
     assert smoke["lastRun"] == running["lastRun"]  # started once, resumed after the restart
     assert len(job_pods_created(world)) == 1, job_pods_created(world)
-    passed = [e for e in world.events() if e["reason"] == "ProbePassed" and "smoke" in e["message"]]
-    assert len(passed) == 1, world.events()
+
+    def smoke_passes() -> list[dict[str, str]]:
+        return [e for e in world.events() if e["message"].startswith("smoke probe passed")]
+
+    wait_until(lambda: smoke_passes(), 10, describe=world.diagnostics, what="ProbePassed")
+    assert len(smoke_passes()) == 1, world.events()
     history = [h["reason"] for h in promoted.get("history") or []]
     assert "Verified" in history
 
@@ -114,14 +118,19 @@ def test_a_passing_smoke_job_lets_the_revision_through_and_a_failing_one_rolls_i
     assert "checkout flow broken" in rolled["message"]  # the log tail, in the status
     assert "exit code 1" in rolled["rollbackReason"]
     assert rolled["probes"]["smoke"]["ok"] is False
-    warnings = [
-        e
-        for e in world.events()
-        if e["type"] == "Warning"
-        and (e["reason"] == "RolledBack" or e["message"].startswith("smoke probe failed"))
-    ]
-    assert sorted(e["reason"] for e in warnings) == ["ProbeFailed", "RolledBack"], warnings
-    assert all("checkout flow broken" in e["message"] for e in warnings), warnings
+
+    def warnings() -> list[dict[str, str]]:
+        return [
+            e
+            for e in world.events()
+            if e["type"] == "Warning"
+            and (e["reason"] == "RolledBack" or e["message"].startswith("smoke probe failed"))
+        ]
+
+    # Events are posted after the status write lands: wait for them.
+    wait_until(lambda: len(warnings()) == 2, 10, describe=world.diagnostics, what="2 Warnings")
+    assert sorted(e["reason"] for e in warnings()) == ["ProbeFailed", "RolledBack"]
+    assert all("checkout flow broken" in e["message"] for e in warnings()), warnings()
     # All traffic on v2, as before v3.
     world.wait_endpoints(v2=REPLICAS)
 
