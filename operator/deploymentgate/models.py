@@ -364,6 +364,82 @@ class WebSocketProbe(Model):
     """At 0% traffic, consecutive failed runs that reject the revision (no user waits on it)."""
 
 
+SMOKE_TEMPLATE_JSON_MAX = 65536  # characters of smoke.template, serialized
+SMOKE_URL_ENV = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SMOKE_TEMPLATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["spec"],
+    "properties": {
+        "metadata": {
+            "type": "object",
+            "maxProperties": 8,
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+        "spec": {
+            "type": "object",
+            "required": ["containers"],
+            "properties": {
+                "containers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 16,
+                    "items": {
+                        "type": "object",
+                        "maxProperties": 64,
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    },
+                }
+            },
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+    },
+}
+
+
+class SmokeTest(Model):
+    """Seed §4: a Job run once per revision against its verification pod, at 0% traffic.
+
+    It starts once the startup probe has passed (or, without one, once the pod is
+    ready); its exit status is the `smoke` probe's verdict. The Job is owned by the
+    gate and deleted once its verdict is recorded."""
+
+    template: dict[str, Any] = Field(json_schema_extra=SMOKE_TEMPLATE_SCHEMA)
+    """Pod template of the Job, as in a Job's spec.template ({metadata, spec: {containers}}).
+
+    The operator adds its labels, restartPolicy Never, automountServiceAccountToken
+    false, and the env var urlEnv (the verification pod's URL, e.g.
+    http://10.1.2.3:8000) to every container. serviceAccountName is refused: the Job
+    runs as the namespace's default ServiceAccount, so that editing a gate lends no
+    one another ServiceAccount's rights."""
+    timeout: Timeout = timedelta(minutes=2)
+    """Longest the Job may run (its activeDeadlineSeconds); past it the test failed."""
+    url_env: str = Field(default="SMOKE_URL", min_length=1, max_length=128, pattern=SMOKE_URL_ENV)
+    """Name of the environment variable carrying the verification pod's URL."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Container port in that URL; default: the pod's first container port."""
+
+    @field_validator("template")
+    @classmethod
+    def _pod_template(cls, template: dict[str, Any]) -> dict[str, Any]:
+        spec = template.get("spec")
+        containers = spec.get("containers") if isinstance(spec, dict) else None
+        if not isinstance(containers, list) or not containers:
+            raise ValueError("needs spec.containers (at least one container)")
+        if not all(isinstance(c, dict) and c.get("name") for c in containers):
+            raise ValueError("every container in spec.containers needs a name")
+        for key in ("serviceAccountName", "serviceAccount", "automountServiceAccountToken"):
+            if isinstance(spec, dict) and key in spec:
+                # Whoever may edit a gate must not borrow a ServiceAccount through
+                # the operator: the Job runs as the namespace's default, no token.
+                raise ValueError(
+                    f"spec.{key} is not allowed: the smoke Job runs as the namespace's"
+                    " default ServiceAccount, without an API token"
+                )
+        if len(json.dumps(template)) > SMOKE_TEMPLATE_JSON_MAX:
+            raise ValueError(f"longer than {SMOKE_TEMPLATE_JSON_MAX} characters as JSON")
+        return template
+
+
 class Probes(Model):
     startup: StartupProbe | None = None
     """Watch each new pod's phased startup (omit to skip)."""
@@ -371,6 +447,8 @@ class Probes(Model):
     """Poll the health endpoint (omit to skip)."""
     websocket: WebSocketProbe | None = None
     """Hold a WebSocket conversation and check the event flow (omit to skip)."""
+    smoke: SmokeTest | None = None
+    """Run a smoke-test Job against the verification pod, its URL injected (omit to skip)."""
 
 
 class ErrorRateSource(StrEnum):
@@ -698,7 +776,7 @@ class GateSpec(Model):
     traffic: Traffic = Field(default_factory=Traffic)
     """How and how fast traffic moves to a verified revision."""
     probes: Probes = Field(default_factory=Probes)
-    """What "verified" means: startup, health and WebSocket checks of the new pods."""
+    """What "verified" means: startup, health and WebSocket checks, and a smoke-test Job."""
     rollback: Rollback = Field(default_factory=Rollback)
     """When to revert a new revision."""
     approvals: Approvals | None = None
@@ -748,6 +826,7 @@ class Trigger(StrEnum):
     PROGRESS_DEADLINE = "progressDeadline"
     CONFIG_INVALID = "configInvalid"  # seed §7 checks or a reserved label in the template
     ABORTED = "aborted"  # a person ran `kubectl gate abort`
+    SMOKE_TEST_FAILED = "smokeTestFailed"  # the smoke Job failed, timed out or never started
 
 
 # Status bounds. The status is user-writable (the status subresource), so what
@@ -833,6 +912,8 @@ class ProbesStatus(Model):
     health: ProbeStatus | None = None
     websocket: ProbeStatus | None = None
     error_rate: ProbeStatus | None = None
+    smoke: ProbeStatus | None = None
+    """The smoke-test Job: lastRun is when it was started; ok its verdict."""
 
 
 class Condition(Model):

@@ -18,6 +18,7 @@ class ProbeKind(StrEnum):
     HEALTH = "health"
     WEBSOCKET = "websocket"
     ERROR_RATE = "errorRate"
+    SMOKE = "smoke"  # a Job the operator runs, not a probe of the runner
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,24 @@ class WorkloadState:
     updated: int = 0  # status.updatedReplicas
     template: dict[str, Any] | None = None
     observed: bool = True  # status.observedGeneration >= metadata.generation
+
+
+@dataclass(frozen=True)
+class SmokeJobState:
+    """The gate's smoke-test Job of one revision (seed §4), as the core needs to see it.
+
+    finished   the Job has a Complete or Failed condition
+    succeeded  it is Complete
+    reason     why it failed, as the Job says (e.g. DeadlineExceeded, BackoffLimitExceeded)
+    detail     what its pod says (exit code, or why a container never started)
+    log_tail   the last lines of its pod's log (bounded), read once it finished
+    deleting   it has a deletionTimestamp: it counts for nothing any more
+    """
+
+    name: str
+    finished: bool = False
+    succeeded: bool = False
+    reason: str = ""
+    detail: str = ""
+    log_tail: str = ""
+    deleting: bool = False

@@ -17,6 +17,7 @@ from deploymentgate.core import (
     Decision,
     EnsureBackends,
     EnsureServing,
+    EnsureSmokeJob,
     EnsureVerification,
     GateService,
     Observations,
@@ -24,6 +25,7 @@ from deploymentgate.core import (
     RecordEvent,
     RemoveBackends,
     RemoveServing,
+    RemoveSmokeJob,
     RemoveVerification,
     RestoreRoutes,
     RevertTarget,
@@ -40,7 +42,12 @@ from deploymentgate.core.approval_policy import PolicyState
 from deploymentgate.core.inputs import ABSENT, GatewayState, ObservedSignOff
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import GateSpec, GateStatus, dump, parse_spec, parse_status
-from deploymentgate.observations import ProbeKind, ProbeObservation, WorkloadState
+from deploymentgate.observations import (
+    ProbeKind,
+    ProbeObservation,
+    SmokeJobState,
+    WorkloadState,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ALL_PROBES = (ProbeKind.STARTUP, ProbeKind.HEALTH, ProbeKind.WEBSOCKET, ProbeKind.ERROR_RATE)
@@ -211,6 +218,10 @@ class Sim:
     weight_writes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     # The gate's request annotations (kubectl gate abort/retry/promote).
     commands: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Smoke-test Jobs by revision, and every Job the core asked for, in order.
+    smoke_jobs: dict[str, SmokeJobState] = dataclasses.field(default_factory=dict)
+    smoke_created: list[EnsureSmokeJob] = dataclasses.field(default_factory=list)
+    pod_url: str = "http://10.0.0.9:8000"  # the ready verification pod's URL ("": unknown)
 
     def observe(self, probes: Iterable[ProbeObservation] = ()) -> Observations:
         return Observations(
@@ -232,6 +243,8 @@ class Sim:
             required_gates=self.required_gates,
             gateway=self._gateway_seen(),
             commands=dict(self.commands),
+            smoke_jobs=dict(self.smoke_jobs),
+            verification_url=(self.pod_url or None) if self.verification.ready > 0 else None,
         )
 
     def _gateway_seen(self) -> GatewayState:
@@ -386,6 +399,13 @@ class Sim:
                 for name, route in self.gateway.routes.items()
             }
             self.gateway = dataclasses.replace(self.gateway, routes=routes)
+        elif isinstance(action, EnsureSmokeJob):
+            assert action.revision not in self.smoke_jobs, action  # created once
+            self.smoke_created.append(action)
+            self.smoke_jobs[action.revision] = SmokeJobState(name=f"chat-smoke-{action.revision}")
+        elif isinstance(action, RemoveSmokeJob):
+            assert action.revision in self.smoke_jobs, action
+            self.smoke_jobs.pop(action.revision)
         elif isinstance(action, StartProbes):
             self.probing = action.run
         elif isinstance(action, StopProbes):
@@ -417,6 +437,18 @@ class Sim:
         target = 0 if gated or not self.target.exists else self.target.ready
         verification = 0 if gated or not self.verification.exists else self.verification.ready
         self.samples.append(Sample(gated, serving, target, verification))
+
+    def finish_smoke(self, revision: str, *, ok: bool, log: str = "", reason: str = "") -> None:
+        """The smoke Job of `revision` ends (its pod's log tail as the thin layer reads it)."""
+        job = self.smoke_jobs[revision]
+        self.smoke_jobs[revision] = dataclasses.replace(
+            job,
+            finished=True,
+            succeeded=ok,
+            reason="" if ok else reason or "BackoffLimitExceeded",
+            detail="" if ok else "exit code 1",
+            log_tail=log,
+        )
 
     def reasons(self) -> list[str]:
         return [e.reason.value for e in self.events]

@@ -26,6 +26,10 @@ from deploymentgate.models import (
 )
 
 BASE: dict[str, Any] = {"targetRef": {"name": "chat"}, "service": "chat"}
+# Sections with a required field get it, so only the field under test is wrong.
+REQUIRED: dict[str, dict[str, Any]] = {
+    "probes.smoke": {"template": {"spec": {"containers": [{"name": "smoke", "image": "t"}]}}},
+}
 SPEC_SCHEMA = crdgen.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
     "spec"
 ]
@@ -35,8 +39,9 @@ def _spec(path: str, value: Any) -> dict[str, Any]:
     raw: dict[str, Any] = yaml.safe_load(yaml.safe_dump(BASE))
     node = raw
     *parents, last = path.split(".")
-    for part in parents:
+    for depth, part in enumerate(parents):
         node = node.setdefault(part, {})
+        node.update(REQUIRED.get(".".join(parents[: depth + 1]), {}))
     node[last] = value
     return raw
 

@@ -60,6 +60,31 @@ def test_probe_timings_beyond_an_hour_and_below_the_floor_are_refused(
     assert ok, stderr
 
 
+def test_the_smoke_template_is_kept_whole_and_its_timeout_is_bounded(
+    cluster: Sandbox, gate_crd: str, namespace: str
+) -> None:
+    pod = {
+        "metadata": {"labels": {"team": "chat"}},
+        "spec": {
+            "serviceAccountName": "smoke",
+            "containers": [{"name": "smoke", "image": "curl", "args": ["$(SMOKE_URL)/health"]}],
+        },
+    }
+    ok, stderr = _apply(
+        cluster, namespace, {**SPEC, "probes": {"smoke": {"template": pod, "timeout": "2h"}}}
+    )
+    assert not ok and "spec.probes.smoke.timeout" in stderr and "at most 1h" in stderr, stderr
+    empty = {"spec": {"containers": []}}
+    ok, stderr = _apply(cluster, namespace, {**SPEC, "probes": {"smoke": {"template": empty}}})
+    assert not ok and "spec.probes.smoke.template.spec.containers" in stderr, stderr
+    ok, stderr = _apply(cluster, namespace, {**SPEC, "probes": {"smoke": {"template": pod}}})
+    assert ok, stderr
+    stored = json.loads(
+        cluster.kubectl("get", "deploymentgate", "chat", "-n", namespace, "-o", "json").stdout
+    )
+    assert stored["spec"]["probes"]["smoke"]["template"] == pod  # nothing pruned
+
+
 def test_names_are_dns_labels_and_the_gate_name_fits_a_label(
     cluster: Sandbox, gate_crd: str, namespace: str
 ) -> None:

@@ -221,6 +221,8 @@ NAMESPACED: Grants = {
     ("apps", "deployments/scale", ""): {"patch"},
     ("", "services", ""): {"list", "watch", "patch"},
     ("", "pods", ""): {"list", "watch"},
+    ("", "pods/log", ""): {"get"},
+    ("batch", "jobs", ""): {"list", "watch", "create", "delete"},
     ("", "events", ""): {"create"},
     ("rollout.deploymentgate.dev", "gateapprovals", ""): {"list", "watch"},
 }

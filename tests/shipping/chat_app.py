@@ -15,6 +15,7 @@ import yaml
 
 from deploymentgate.sandbox import Sandbox
 from deploymentgate.testing import manifests
+from deploymentgate.testing.smoke import smoke_template
 
 GATES = "deploymentgates.rollout.deploymentgate.dev"
 
@@ -25,12 +26,14 @@ def chat_objects(
     replicas: int = 2,
     steps: tuple[int, ...] = (50, 100),
     step_duration: str = "2s",
+    smoke: bool = False,
 ) -> list[dict[str, Any]]:
-    """Deployment, Service and DeploymentGate of one chat backend."""
+    """Deployment, Service and DeploymentGate of one chat backend (`smoke`: with a
+    smoke-test Job that GETs the verification pod's /health)."""
     return [
         manifests.chat_deployment(name, replicas=replicas),
         manifests.chat_service(name),
-        gate_object(name, steps=steps, step_duration=step_duration),
+        gate_object(name, steps=steps, step_duration=step_duration, smoke=smoke),
     ]
 
 
@@ -40,10 +43,13 @@ def gate_object(
     target: str | None = None,
     steps: tuple[int, ...] = (50, 100),
     step_duration: str = "2s",
+    smoke: bool = False,
 ) -> dict[str, Any]:
     spec = manifests.fast_gate_spec(
         target or name, steps=steps, step_duration=step_duration, max_latency="200ms"
     )
+    if smoke:
+        spec["probes"]["smoke"] = {"template": smoke_template("--path", "/health")}
     return manifests.gate(name, spec)
 
 

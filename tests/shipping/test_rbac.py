@@ -3,7 +3,8 @@
 The chart is rendered with the real `helm template`; its ServiceAccount,
 roles, bindings and peering object are applied; the operator runs with that
 ServiceAccount's token through a recording proxy, through a rollout that is
-promoted, one that is rolled back, and the gate's deletion. Then:
+promoted (after its smoke-test Job passed), one that is rolled back, and the
+gate's deletion. Then:
 
 - no call was refused (proxy record, the operator's log, and the API server's
   own 403 counters for the resources only the operator touches);
@@ -91,7 +92,8 @@ def test_operator_under_the_charts_rbac_promotes_rolls_back_and_uses_every_rule(
     api_recorder.watch_lag["deploymentgates"] = 1.0
     refused_before = api_server_403s(cluster)
 
-    apply(cluster, namespace, chat_objects())  # its pods start while the operator does
+    # With a smoke test: its Jobs and their pods' logs are part of what is granted.
+    apply(cluster, namespace, chat_objects(smoke=True))  # pods start while the operator does
     operator = operators.start("main", kubeconfig, install.operator_args, serves=[namespace])
     reasons = promote_then_roll_back(cluster, namespace, bad_image)
     delete_gate(cluster, namespace, "chat", timeout=60)

@@ -14,17 +14,24 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from deploymentgate.controller.observe import GateIdentity, identity, serving_deployments
+from deploymentgate.controller.observe import (
+    GateIdentity,
+    identity,
+    serving_deployments,
+    smoke_jobs,
+)
 from deploymentgate.controller.workloads import DeploymentInfo
 from deploymentgate.controller.world import World
 from deploymentgate.core import (
     Action,
     EnsureBackends,
     EnsureServing,
+    EnsureSmokeJob,
     EnsureVerification,
     GateService,
     RemoveBackends,
     RemoveServing,
+    RemoveSmokeJob,
     RemoveVerification,
     RestoreRoutes,
     RevertTarget,
@@ -35,7 +42,9 @@ from deploymentgate.core import (
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound, NotOwned
 from deploymentgate.k8s.builders import (
     build_serving,
+    build_smoke_job,
     build_verification,
+    controller_uid,
     serving_name,
     serving_selector,
     verify_name,
@@ -90,6 +99,25 @@ class Executor:
                 info = world.deployment(me.namespace, verify_name(target))
                 if info is not None:
                     await self._delete(me, info)
+            case EnsureSmokeJob(
+                revision=revision,
+                url=url,
+                template=template,
+                timeout_seconds=timeout,
+                url_env=url_env,
+            ):
+                body = build_smoke_job(
+                    gate, target, revision, url=url, template=template,
+                    timeout_seconds=timeout, url_env=url_env,
+                )  # fmt: skip
+                await self._create_job(me, body)
+            case RemoveSmokeJob(revision=revision):
+                job = smoke_jobs(me, world).get(revision)
+                if job is not None:  # already gone: done
+                    if not job.owned_by(me.uid):
+                        raise NotOwned(f"Job {job.name} is not owned by gate {me.name}")
+                    with contextlib.suppress(NotFound):
+                        await self.api.delete_owned_job(me.namespace, job.name, uid=job.uid)
             case RevertTarget(template=template):
                 await self.api.set_deployment_template(me.namespace, target, dict(template))
             case EnsureBackends(stable=stable, canary=canary):
@@ -160,6 +188,17 @@ class Executor:
             return
         _check_owned(me, existing)
         await self.api.converge_owned_deployment(body, uid=existing.uid, gate_uid=me.uid)
+
+    async def _create_job(self, me: GateIdentity, body: dict[str, Any]) -> None:
+        """Create; a name already taken is fine when the Job there is the gate's
+        own (the index had not seen it yet), never when it is anyone else's."""
+        name = body["metadata"]["name"]
+        try:
+            await self.api.create_job(body)
+        except Conflict:
+            live = await self.api.read_job(me.namespace, name)
+            if controller_uid(live.get("metadata") or {}) != me.uid:
+                raise NotOwned(f"Job {name} exists and is not owned by gate {me.name}") from None
 
     async def _delete(self, me: GateIdentity, info: DeploymentInfo) -> None:
         _check_owned(me, info)

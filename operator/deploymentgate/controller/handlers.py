@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from deploymentgate.controller.context import OperatorContext
+from deploymentgate.controller.jobs import JobInfo, is_smoke_job, summarize_job
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
 from deploymentgate.controller.reconcile import GateReconciler
 from deploymentgate.controller.signoffs import policy_reader, summarize_approval
@@ -29,7 +30,7 @@ from deploymentgate.core.commands import pending_commands
 from deploymentgate.core.inputs import ObservedSignOff
 from deploymentgate.core.requires import index_entry
 from deploymentgate.k8s.api import ApiError, Conflict, NotOwned
-from deploymentgate.k8s.builders import controller_uid
+from deploymentgate.k8s.builders import GATE_LABEL, controller_uid
 from deploymentgate.models import API_GROUP, API_VERSION, APPROVAL_PLURAL, KIND, PLURAL, Phase
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,21 @@ async def pods_idx(
     return {(ns, gate): info}
 
 
+@kopf.index("batch", "v1", "jobs", registry=registry)
+async def jobs_idx(
+    namespace: str | None, body: kopf.Body, memo: Any, **_: Any
+) -> dict[tuple[str, str], JobInfo]:
+    """Smoke-test Jobs (a gate's label and role smoke) by (namespace, gate label)."""
+    labels = dict(body.metadata.labels)
+    if not is_smoke_job(labels):
+        return {}
+    ns = namespace or ""
+    owner = _controller_name(body)
+    if owner is not None:
+        memo.wake(ns, owner)
+    return {(ns, labels[GATE_LABEL]): summarize_job(body)}
+
+
 @kopf.index(*GATES, registry=registry)
 async def gates_idx(
     namespace: str | None,
@@ -190,6 +206,7 @@ def world_of(kwargs: Mapping[str, Any]) -> World:
         pods=kwargs["pods_idx"],
         gates=kwargs["gates_idx"],
         claims=kwargs["claims_idx"],
+        jobs=kwargs["jobs_idx"],
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deploymentgate.controller.jobs import JobInfo
 from deploymentgate.controller.pods import PodInfo
 from deploymentgate.controller.workloads import DeploymentInfo, GateRef
 from deploymentgate.controller.world import World
@@ -31,6 +32,7 @@ from deploymentgate.k8s.builders import (
     SERVING_LABEL,
     gate_label_value,
     serving_name,
+    smoke_name,
     verify_name,
 )
 from deploymentgate.k8s.routes import Backends, read_route, selected
@@ -202,6 +204,22 @@ def service_state(gate: GateIdentity, world: World) -> ServiceState:
     return ServiceState(exists=True, gated=info.selector.get(SERVING_LABEL) == gate.label)
 
 
+def smoke_jobs(gate: GateIdentity, world: World) -> dict[str, JobInfo]:
+    """The gate's own smoke-test Jobs by the revision they test: controlled by
+    this gate and named for that revision (a label alone proves nothing)."""
+    if gate.target is None:
+        return {}
+    out: dict[str, JobInfo] = {}
+    for job in world.jobs_of(gate.namespace, gate.label):
+        revision = job.revision
+        ours = bool(revision) and job.owned_by(gate.uid)
+        if not ours or job.name != smoke_name(gate.target, revision):
+            continue
+        if revision not in out or out[revision].state.deleting:
+            out[revision] = job
+    return out
+
+
 def _state(info: DeploymentInfo | None) -> WorkloadState:
     return info.state if info is not None else ABSENT
 
@@ -233,4 +251,5 @@ def observe(
         conflicts=conflicts(gate, world, revisions),
         held_by=held_by(gate, world),
         gateway=gateway_state(gate, world, routes, slices),
+        smoke_jobs={rev: job.state for rev, job in smoke_jobs(gate, world).items()},
     )

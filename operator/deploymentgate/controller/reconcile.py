@@ -19,7 +19,14 @@ import kopf
 from pydantic import ValidationError
 
 from deploymentgate.controller.executor import Executor
-from deploymentgate.controller.observe import GateIdentity, identity, observe, serving_deployments
+from deploymentgate.controller.jobs import pod_outcome
+from deploymentgate.controller.observe import (
+    GateIdentity,
+    identity,
+    observe,
+    serving_deployments,
+    smoke_jobs,
+)
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.probing import GateProber
 from deploymentgate.controller.signoffs import PolicyReader
@@ -46,6 +53,7 @@ from deploymentgate.k8s.builders import GATE_LABEL, serving_name, verify_name
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_status
 from deploymentgate.notify import Notifier
+from deploymentgate.observations import SmokeJobState
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +91,8 @@ class GateReconciler:
         self.transitions = TransitionLog(namespace, name)
         self.notifier = notifier  # None: no webhooks anywhere (tests)
         self._interest: frozenset[Interest] = frozenset()
+        # What each finished smoke Job's pod said, by Job uid: read once, not every pass.
+        self._outcomes: dict[str, tuple[str, str]] = {}
 
     def interest(self) -> frozenset[Interest]:
         """The objects whose changes should wake this gate (as of its last pass)."""
@@ -101,7 +111,8 @@ class GateReconciler:
         signed = (tuple(sign_offs), await self._policy_state())
         for attempt in range(3):
             routes, slices = await self._gateway_reads(identity(gate))
-            decision, probes = self._decide(gate, world, deleting, signed, routes, slices)
+            smoke = await self._smoke_outcomes(identity(gate), world)
+            decision, probes = self._decide(gate, world, deleting, signed, routes, slices, smoke)
             stored = gate.get("status") or {}
             patch = _with_unstored(
                 status_patch(parse_status_safe(stored), decision.status), stored, decision
@@ -173,6 +184,23 @@ class GateReconciler:
         }
         return routes, slices
 
+    async def _smoke_outcomes(self, me: GateIdentity, world: World) -> dict[str, SmokeJobState]:
+        """The gate's smoke Jobs by revision; a finished one with its pod's exit
+        code and log tail (read live once per Job)."""
+        jobs = smoke_jobs(me, world)
+        out: dict[str, SmokeJobState] = {}
+        for revision, job in jobs.items():
+            if job.state.finished and not job.state.deleting:
+                if job.uid not in self._outcomes:
+                    self._outcomes[job.uid] = await pod_outcome(self.api, job)
+                detail, log_tail = self._outcomes[job.uid]
+                out[revision] = replace(job.state, detail=detail, log_tail=log_tail)
+            else:
+                out[revision] = job.state
+        live = {job.uid for job in jobs.values()}
+        self._outcomes = {uid: o for uid, o in self._outcomes.items() if uid in live}
+        return out
+
     def _decide(
         self,
         gate: dict[str, Any],
@@ -181,6 +209,7 @@ class GateReconciler:
         signed: tuple[tuple[ObservedSignOff, ...], PolicyState],
         routes: list[dict[str, Any]] | None = None,
         slices: dict[str, list[dict[str, Any]]] | None = None,
+        smoke: dict[str, SmokeJobState] | None = None,
     ) -> tuple[Decision, tuple[Any, ...]]:
         spec, error = spec_error(gate.get("spec"))
         status = parse_status_safe(gate.get("status"))
@@ -188,8 +217,11 @@ class GateReconciler:
         me = identity(gate)
         self._interest = _interest_of(me, status)
         probes = tuple(self.prober.drain())
+        observed = observe(me, world, status, routes or (), slices)
         obs = replace(
-            observe(me, world, status, routes or (), slices),
+            observed,
+            smoke_jobs=observed.smoke_jobs if smoke is None else smoke,
+            verification_url=_verification_url(me, world, spec, status),
             probes=probes,
             probing=self.prober.plan,
             generation=meta.get("generation"),
@@ -271,6 +303,26 @@ class GateReconciler:
 
     async def aclose(self) -> None:
         await self.prober.aclose()
+
+
+def _verification_url(
+    me: GateIdentity, world: World, spec: GateSpec | None, status: GateStatus
+) -> str | None:
+    """The URL of a ready verification pod of the revision under test, at the smoke
+    test's port (only asked for when a smoke test is configured)."""
+    if spec is None or spec.probes.smoke is None or me.target is None or not status.revision:
+        return None
+    pods = verification_pods(
+        world.pods_of(me.namespace, me.label),
+        gate=me.label,
+        revision=status.revision,
+        deployment=verify_name(me.target),
+    )
+    for pod in sorted(pods, key=lambda p: p.name):
+        if pod.ready and pod.ip:
+            host = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
+            return f"http://{host}:{spec.probes.smoke.port or pod.port or 80}"
+    return None
 
 
 def _interest_of(me: GateIdentity, status: GateStatus) -> frozenset[Interest]:

@@ -20,10 +20,12 @@ from typing import Any
 from deploymentgate.core import (
     Action,
     EnsureServing,
+    EnsureSmokeJob,
     EnsureVerification,
     GateService,
     RecordEvent,
     RemoveServing,
+    RemoveSmokeJob,
     RemoveVerification,
     RevertTarget,
     ScaleServing,
@@ -63,6 +65,10 @@ def describe(action: Action) -> str:
             return f"verification pods for revision {revision} ({replicas})"
         case RemoveVerification():
             return "remove verification pods"
+        case EnsureSmokeJob(revision=revision, url=url):
+            return f"smoke-test Job for revision {revision} against {url}"
+        case RemoveSmokeJob(revision=revision):
+            return f"remove the smoke-test Job of revision {revision}"
         case RevertTarget(revision=revision):
             return f"revert the Deployment's template to revision {revision}"
         case StartProbes(run=run):

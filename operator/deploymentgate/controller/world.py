@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from deploymentgate.controller.jobs import JobInfo
 from deploymentgate.controller.pods import PodInfo
 from deploymentgate.controller.workloads import DeploymentInfo, GateRef, ServiceInfo
 
@@ -34,6 +35,7 @@ class World:
     pods          (ns, gate label value) -> PodInfo of pods carrying our gate label
     gates         (ns, name) -> a gate's status (for spec.requires)
     claims        ("deployment"|"service", ns, name) -> GateRef of each gate naming it
+    jobs          (ns, gate label value) -> JobInfo of smoke-test Jobs carrying our labels
     """
 
     deployments: IndexOf[DeploymentInfo] = field(default_factory=dict)
@@ -42,6 +44,7 @@ class World:
     pods: IndexOf[PodInfo] = field(default_factory=dict)
     gates: IndexOf[Mapping[str, Any]] = field(default_factory=dict)
     claims: IndexOf[GateRef] = field(default_factory=dict)
+    jobs: IndexOf[JobInfo] = field(default_factory=dict)
     # Objects read live this pass because the index had not seen them yet.
     live: Mapping[tuple[str, str, str], DeploymentInfo | ServiceInfo] = field(default_factory=dict)
 
@@ -75,6 +78,9 @@ class World:
 
     def pods_of(self, namespace: str, gate_label: str) -> list[PodInfo]:
         return list(self.pods.get((namespace, gate_label)) or ())
+
+    def jobs_of(self, namespace: str, gate_label: str) -> list[JobInfo]:
+        return list(self.jobs.get((namespace, gate_label)) or ())
 
     def gate_status(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return _first(self.gates, (namespace, name))

@@ -110,6 +110,26 @@ class RemoveVerification:
 
 
 @dataclass(frozen=True)
+class EnsureSmokeJob:
+    """Create the smoke-test Job of `revision` (`<target>-smoke-<revision>`) from
+    `template`, with `url` in the env var `url_env` of every container, no retry
+    (backoffLimit 0) and `timeout_seconds` as its activeDeadlineSeconds."""
+
+    revision: str
+    url: str
+    template: Mapping[str, Any]
+    timeout_seconds: int
+    url_env: str
+
+
+@dataclass(frozen=True)
+class RemoveSmokeJob:
+    """Delete the gate's smoke-test Job of `revision`, its pods with it."""
+
+    revision: str
+
+
+@dataclass(frozen=True)
 class RevertTarget:
     """Write `template` (the stable one) back into the team's Deployment."""
 
@@ -182,6 +202,8 @@ WorkloadAction = (
     | RemoveBackends
     | SetRouteWeights
     | RestoreRoutes
+    | EnsureSmokeJob
+    | RemoveSmokeJob
 )
 ProbeAction = StartProbes | StopProbes
 Action = WorkloadAction | ProbeAction | RecordEvent

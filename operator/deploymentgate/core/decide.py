@@ -28,6 +28,7 @@ from deploymentgate.core.inputs import Observations
 from deploymentgate.core.plan import plan, route_actions, serving_actions
 from deploymentgate.core.run import Run
 from deploymentgate.core.signoff import sign_offs_status
+from deploymentgate.core.smoke import remove_all as remove_smoke_jobs
 from deploymentgate.models import GateSpec, GateStatus, Phase, RouteWeights
 
 
@@ -161,6 +162,7 @@ def _target_missing_actions(run: Run) -> list[Action]:
     actions = [*route_actions(run, layout), *serving_actions(run, layout)]
     if obs.verification.exists:
         actions.append(RemoveVerification())
+    actions += remove_smoke_jobs(run)
     if obs.probing is not None:
         actions.append(StopProbes())
     return actions

@@ -32,6 +32,7 @@ from deploymentgate.core.actions import (
     StopProbes,
 )
 from deploymentgate.core.run import Run, ready_of, rolled_out
+from deploymentgate.core.smoke import remove_all as remove_smoke_jobs
 from deploymentgate.core.templates import user_template
 from deploymentgate.models import Phase
 
@@ -49,6 +50,7 @@ def hand_back(run: Run) -> tuple[list[Action], bool]:
         actions.append(StopProbes())
     if vf.exists:
         actions.append(RemoveVerification())
+    actions += remove_smoke_jobs(run)  # owned: the GC would take them too, once the gate is gone
     gateway = obs.gateway
     if any(r.managed for r in gateway.routes.values()):
         # First of all the HTTPRoutes go back to the team's Service as written

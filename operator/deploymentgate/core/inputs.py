@@ -14,7 +14,12 @@ from enum import StrEnum
 
 from deploymentgate.core.approval_policy import NOT_READ, PolicyState
 from deploymentgate.models import GateStatus
-from deploymentgate.observations import ProbeKind, ProbeObservation, WorkloadState
+from deploymentgate.observations import (
+    ProbeKind,
+    ProbeObservation,
+    SmokeJobState,
+    WorkloadState,
+)
 
 ABSENT = WorkloadState(exists=False)
 
@@ -151,6 +156,10 @@ class Observations:
                   weights read back from each HTTPRoute.
     commands      the gate's request annotations (abort, retry, promote), raw;
                   admission checked who wrote them (core.command_policy).
+    smoke_jobs    the gate's own smoke-test Jobs (controller ownerReference to
+                  this gate), keyed by the revision they test.
+    verification_url  the URL of a ready verification pod of the revision under
+                  test (the smoke Job's target), or None.
     """
 
     target: WorkloadState
@@ -171,6 +180,8 @@ class Observations:
     required_gates: Mapping[str, GateStatus | None] = field(default_factory=dict)
     gateway: GatewayState = NO_GATEWAY
     commands: Mapping[str, str] = field(default_factory=dict)
+    smoke_jobs: Mapping[str, SmokeJobState] = field(default_factory=dict)
+    verification_url: str | None = None
 
     def serving_of(self, revision: str | None) -> WorkloadState:
         """The gate's serving Deployment for `revision`, or ABSENT."""

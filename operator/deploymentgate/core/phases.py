@@ -12,6 +12,8 @@ from deploymentgate.core.actions import Reason
 from deploymentgate.core.config_checks import template_problems
 from deploymentgate.core.run import Run, clock
 from deploymentgate.core.signoff import sign_off_pending
+from deploymentgate.core.smoke import pending as smoke_pending
+from deploymentgate.core.smoke import watch_smoke
 from deploymentgate.core.templates import images
 from deploymentgate.core.verification import (
     block,
@@ -166,12 +168,13 @@ def steady(run: Run) -> None:
 def verifying(run: Run) -> None:
     """Verifying / AwaitingApproval: the new revision at 0% traffic."""
     unfolded = run.status.probes
-    if _revision_changed(run) or watch_probes(run):
+    if _revision_changed(run) or watch_probes(run) or watch_smoke(run):
         return
     spec, st = run.gate_spec, run.status
     deadline = spec.traffic.progress_deadline
     if st.phase is Phase.VERIFYING:
-        pending = verification_pending(run)
+        smoke = smoke_pending(run)
+        pending = verification_pending(run) + ([smoke] if smoke else [])
         if pending:
             if run.now - (st.phase_since or run.now) >= deadline:
                 block(
@@ -363,7 +366,10 @@ def start_rollout(run: Run, revision: str, *, retried: bool = False) -> None:
             trigger=Trigger.CONFIG_INVALID,
         )
         return
-    kinds = [k.value for k in configured(run, verification=True)] or ["pods ready"]
+    kinds = [k.value for k in configured(run, verification=True)]
+    if run.gate_spec.probes.smoke is not None:
+        kinds.append("smoke test")
+    kinds = kinds or ["pods ready"]
     message = f"verifying revision {revision} at 0% traffic: {', '.join(kinds)}"
     run.transition(Phase.VERIFYING, Reason.REVISION_DETECTED, message)
     run.event(Reason.VERIFICATION_STARTED, message)

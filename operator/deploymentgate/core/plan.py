@@ -41,6 +41,7 @@ from deploymentgate.core.actions import (
 from deploymentgate.core.inputs import ProbeRun, ProbeWorkload
 from deploymentgate.core.routers import Layout
 from deploymentgate.core.run import Run
+from deploymentgate.core.smoke import smoke_actions
 from deploymentgate.core.templates import user_template
 from deploymentgate.core.verification import VERIFY_REPLICAS, configured
 from deploymentgate.models import Phase
@@ -56,7 +57,7 @@ def plan(run: Run) -> list[Action]:
     if st.phase is Phase.BLOCKED and st.frozen:
         # Frozen: serving pods stay as they are; only the Service stays gated
         # and the team's Deployment empty, which moves no traffic between them.
-        return [*_service(run, layout), *_target(run), *_probes(run, None)]
+        return [*_service(run, layout), *_target(run), *_probes(run, None), *smoke_actions(run)]
     traffic = route_actions(run, layout)
     if run.replace_verification:
         # Probing stops first, or the error-rate probe counts requests to the
@@ -67,6 +68,7 @@ def plan(run: Run) -> list[Action]:
             *serving_actions(run, layout),
             *_service(run, layout),
             *_target(run),
+            *smoke_actions(run),
             RemoveVerification(),
         ]
     # Route weights first: a rejected canary gets weight 0 before its pods go.
@@ -75,6 +77,7 @@ def plan(run: Run) -> list[Action]:
     actions += _service(run, layout)
     actions += _target(run)
     actions += _verification(run)
+    actions += smoke_actions(run)
     actions += _revert(run)
     actions += _probes(run, _probe_run(run))
     return actions

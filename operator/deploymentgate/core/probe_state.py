@@ -25,6 +25,7 @@ FIELD = {
     ProbeKind.HEALTH: "health",
     ProbeKind.WEBSOCKET: "websocket",
     ProbeKind.ERROR_RATE: "error_rate",
+    ProbeKind.SMOKE: "smoke",
 }
 
 

@@ -17,7 +17,8 @@ The RBAC this needs is easy to read off here: deployments list/create/patch/
 delete and deployments/scale patch, services list/patch, deploymentgates get
 and deploymentgates/status patch (plus the watches of the indexes); with
 router gatewayAPI also services create/delete (the gate's own two),
-httproutes list/patch and endpointslices list.
+httproutes list/patch and endpointslices list; for smoke tests jobs
+list/watch/create/delete, and pods/log get (the log tail of a finished one).
 """
 
 from __future__ import annotations
@@ -159,16 +160,23 @@ class KubeApi:
 
     async def read_deployment(self, namespace: str, name: str) -> dict[str, Any]:
         """A live read through `list` (the verb the watch already needs)."""
+        found = await self._read_by_list("apps", "deployments", namespace, name)
+        return {"apiVersion": "apps/v1", "kind": "Deployment", **found}
+
+    async def _read_by_list(
+        self, group: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any]:
+        """One object by name, through `list`; NotFound when there is none."""
         with _translated():
             found = _as_dict(
                 await self.objects.list_namespaced_custom_object(
-                    "apps", "v1", namespace, "deployments", field_selector=f"metadata.name={name}"
+                    group, "v1", namespace, plural, field_selector=f"metadata.name={name}"
                 )
             )
         items = found.get("items") or []
         if not items:
-            raise NotFound(404, f"deployments.apps {name!r} not found")
-        return {"apiVersion": "apps/v1", "kind": "Deployment", **dict(items[0])}
+            raise NotFound(404, f"{plural}.{group} {name!r} not found")
+        return dict(items[0])
 
     async def list_deployments(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         """A live read of the Deployments carrying these labels."""
@@ -219,12 +227,18 @@ class KubeApi:
 
     async def delete_owned_deployment(self, namespace: str, name: str, *, uid: str) -> None:
         """Delete exactly the object `uid` (Conflict if the name now holds another)."""
+        await self._delete_exactly("apps", "deployments", namespace, name, uid)
+
+    async def _delete_exactly(
+        self, group: str, plural: str, namespace: str, name: str, uid: str
+    ) -> None:
+        """Delete the object `uid` at that name, its dependents in the background."""
         options = kclient.V1DeleteOptions(
             propagation_policy="Background", preconditions=kclient.V1Preconditions(uid=uid)
         )
         with _translated():
             await self.objects.delete_namespaced_custom_object(
-                "apps", "v1", namespace, "deployments", name, body=options
+                group, "v1", namespace, plural, name, body=options
             )
 
     async def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
@@ -336,3 +350,41 @@ class KubeApi:
                 GATEWAY_GROUP, GATEWAY_VERSION, namespace, HTTPROUTES, name, ops,
                 _content_type=_JSON_PATCH,
             )  # fmt: skip
+
+    # -- smoke-test Jobs ------------------------------------------------------
+
+    async def create_job(self, body: Mapping[str, Any]) -> None:
+        """Create; Conflict when the name is taken (observed too late: decide again)."""
+        with _translated():
+            await self.objects.create_namespaced_custom_object(
+                "batch", "v1", body["metadata"]["namespace"], "jobs", dict(body)
+            )
+
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any]:
+        """A live read through `list` (the verb the watch already needs)."""
+        return await self._read_by_list("batch", "jobs", namespace, name)
+
+    async def delete_owned_job(self, namespace: str, name: str, *, uid: str) -> None:
+        """Delete exactly the Job `uid`, its pods with it (a Job's default would orphan them)."""
+        await self._delete_exactly("batch", "jobs", namespace, name, uid)
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """A live read of the pods carrying these labels (a finished Job's pod)."""
+        with _translated():
+            found = await self.core.list_namespaced_pod(namespace, label_selector=label_selector)
+        plain = _as_dict(self.api_client.sanitize_for_serialization(found))
+        return [dict(item) for item in plain.get("items") or []]
+
+    async def read_pod_log(
+        self, namespace: str, pod: str, container: str, *, tail_lines: int, limit_bytes: int
+    ) -> str:
+        """The last lines of one container's log (pods/log)."""
+        with _translated():
+            text = await self.core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                tail_lines=tail_lines,
+                limit_bytes=limit_bytes,
+            )
+        return text if isinstance(text, str) else str(text or "")

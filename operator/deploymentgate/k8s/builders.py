@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from deploymentgate.core.smoke import job_name
 from deploymentgate.k8s.revision import LABEL_PREFIX
 from deploymentgate.models import API_GROUP, API_VERSION, KIND
 
@@ -31,6 +32,7 @@ SERVING_LABEL = "deploymentgate.dev/serving"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "deploymentgate"}
 ROLE_SERVING = "serving"
 ROLE_VERIFY = "verify"
+ROLE_SMOKE = "smoke"
 VERIFY_SUFFIX = "verify"
 
 MAX_LABEL_VALUE = 63
@@ -203,3 +205,53 @@ def build_verification(
         replicas=replicas,
         strategy={"type": "Recreate"},
     )
+
+
+def smoke_name(target: str, revision: str) -> str:
+    """The gate's smoke-test Job of `revision`: `<target>-smoke-<revision>` (63 at most)."""
+    return job_name(target, revision)
+
+
+def build_smoke_job(
+    gate: Mapping[str, Any],
+    target: str,
+    revision: str,
+    *,
+    url: str,
+    template: Mapping[str, Any],
+    timeout_seconds: int,
+    url_env: str,
+) -> dict[str, Any]:
+    """`<target>-smoke-<revision>`: the team's smoke test, run once against `url`.
+
+    No retry (backoffLimit 0, restartPolicy Never): its one exit status is the
+    verdict; activeDeadlineSeconds ends it (and a pod that never starts) at the
+    timeout. Its pods carry the gate's labels but never the serving key.
+    """
+    gate_value = gate_label_value(gate["metadata"]["name"])
+    labels = {GATE_LABEL: gate_value, ROLE_LABEL: ROLE_SMOKE, REVISION_LABEL: revision}
+    pod = _team_template(template, labels)
+    spec = pod.setdefault("spec", {})
+    spec["restartPolicy"] = "Never"
+    # The test talks HTTP to the pod; it needs no API token (and the spec may not
+    # name a ServiceAccount: see models.SmokeTest).
+    spec["automountServiceAccountToken"] = False
+    for key in ("containers", "initContainers"):
+        for container in spec.get(key) or []:
+            env = [e for e in container.get("env") or [] if e.get("name") != url_env]
+            container["env"] = [*env, {"name": url_env, "value": url}]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": smoke_name(target, revision),
+            "namespace": gate["metadata"]["namespace"],
+            "labels": {**MANAGED_BY, **labels},
+            "ownerReferences": [owner_reference(gate)],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": timeout_seconds,
+            "template": pod,
+        },
+    }

@@ -76,7 +76,7 @@ def _new_entries(before: GateStatus, after: GateStatus) -> list[HistoryEntry]:
 
 def _probes(status: GateStatus) -> dict[str, ProbeStatus]:
     out: dict[str, ProbeStatus] = {}
-    for name in ("startup", "health", "websocket", "error_rate"):
+    for name in ("startup", "health", "websocket", "error_rate", "smoke"):
         probe = getattr(status.probes, name)
         if probe is not None:
             out["errorRate" if name == "error_rate" else name] = probe

@@ -16,7 +16,7 @@ from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.plugin.session import PluginError, Session, as_dict, refusal
 
 VERDICT = {True: "✅", False: "❌", None: "⏳"}
-PROBES = ("startup", "health", "websocket", "errorRate")
+PROBES = ("startup", "health", "websocket", "errorRate", "smoke")
 HEADER = ("NAME", "PHASE", "REVISION", "WEIGHT", "PROBES", "SIGN-OFFS", "MESSAGE")
 
 
