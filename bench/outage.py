@@ -248,6 +248,7 @@ def bench(n: int, rollouts: int, outage: float, tick: float) -> dict[str, float]
                 if g["metadata"]["name"] == "chat"
             )
             tail = log_path.read_text(errors="replace")[offset:]
+            said = [line for line in tail.splitlines() if "API server answers again" in line]
         finally:
             operator.stop()
         sample = "\n".join(f"    | {line[:200]}" for line in during.splitlines()[:12])
@@ -260,6 +261,7 @@ def bench(n: int, rollouts: int, outage: float, tick: float) -> dict[str, float]
             f" ({figures['gates_named']:.0f} gates named); CPU {cpu_outage:.3f} cores"
             f" (idle before: {baseline:.3f})"
         )
+        print(f"  the operator said: {said[0].split(': ', 1)[-1] if said else '(nothing)'}")
         print(
             f"  after its return: every rollout moved within {resumed:.0f}s, all finished within"
             f" {resumed + promoted:.0f}s: {dict(ends)}; each step once: {steps_ok};"

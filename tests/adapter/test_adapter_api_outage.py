@@ -205,7 +205,8 @@ async def test_a_gate_without_answers_logs_nothing_of_its_own(
     backoff = Backoff()
     caplog.set_level(logging.INFO)
     delays = [handlers._failed(ctx, backoff, "reconcile", "shop", "a", refused()) for _ in range(6)]
-    assert delays[0] <= 2 and delays[-1] > 30
+    # The longest wait from the start: the readiness check, not this timer, wakes it.
+    assert all(0.8 * CAP <= delay <= CAP for delay in delays), delays
     lines = [r for r in caplog.records if r.name.startswith("deploymentgate")]
     assert [r.name for r in lines] == ["deploymentgate.controller.apihealth"]
     assert not any(r.exc_info for r in lines)

@@ -8,6 +8,10 @@ to FIRST after a pass succeeds; a streak of failures is logged when it starts,
 when its kind of error changes and when the delay reaches CAP (at most three
 lines however long it lasts), and its end once.
 
+While the whole API server is gone, a gate does not step through the backoff
+at all: it waits `outage_wait()` (about CAP), and the operator's readiness
+check wakes it as soon as the API server is back (controller/apihealth.py).
+
 Pure: the caller passes the clock's reading and, for the jitter, a random draw.
 """
 
@@ -37,6 +41,12 @@ class Recovery:
     failures: int
     seconds: float
     logged: bool  # some failure of the streak was logged, so its end is worth a line too
+
+
+def outage_wait(draw: float = 0.0, cap: float = CAP, jitter: float = JITTER) -> float:
+    """How long a gate waits after a pass the API server did not answer: the
+    longest delay, since the readiness check, not this timer, wakes it."""
+    return cap * (1.0 - jitter * min(max(draw, 0.0), 1.0))
 
 
 def base_delay(failures: int, first: float = FIRST, cap: float = CAP) -> float:

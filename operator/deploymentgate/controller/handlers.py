@@ -4,6 +4,7 @@ hand-back on deletion. Every rule is in `deploymentgate.core`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -14,7 +15,7 @@ from typing import Any
 import kopf
 
 from deploymentgate.controller.apihealth import describe, unreachable_error
-from deploymentgate.controller.backoff import Backoff
+from deploymentgate.controller.backoff import Backoff, outage_wait
 from deploymentgate.controller.context import OperatorContext
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
 from deploymentgate.controller.reconcile import GateReconciler
@@ -252,7 +253,8 @@ def _failed(
     when the backoff says it is news (a streak's first failure, a new kind of
     error, the longest delay reached). No answer from the API server, or an
     error from one still starting, is the whole operator's news, said once by
-    memo.api_health."""
+    memo.api_health, which also wakes the gate when it is over: until then the
+    gate waits the longest delay."""
     health = memo.api_health
     no_answer = unreachable_error(exc)
     if no_answer:
@@ -260,9 +262,10 @@ def _failed(
     outage = no_answer or health.starting((ns, name))
     now = asyncio.get_running_loop().time()
     retry = backoff.failed(type(exc).__name__, now, random.random(), quiet=outage)
-    if outage:
+    if outage:  # memo.api_health wakes the gate once the API server is ready again
         log.debug("%s of %s/%s during an API outage: %s", what, ns, name, describe(exc))
-    elif retry.log:
+        return outage_wait(random.random(), backoff.cap, backoff.jitter)
+    if retry.log:
         again = "every" if retry.capped else "in"
         message = "%s of %s/%s failed (%d in a row): %s; next attempt %s %.0fs"
         args = (what, ns, name, retry.failures, describe(exc), again, retry.delay)
@@ -285,6 +288,12 @@ def _passed(memo: OperatorContext, backoff: Backoff, what: str, ns: str, name: s
             recovery.failures,
             recovery.seconds,
         )
+
+
+async def _wait(delay: float, wakeup: asyncio.Event) -> None:
+    """`delay` seconds, or less if the gate is woken (e.g. the API server is back)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wakeup.wait(), delay)
 
 
 async def _sleep(delay: float, wakeup: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
@@ -319,7 +328,9 @@ async def gate_deleted(
     deadline = asyncio.get_running_loop().time() + HAND_BACK_WAIT
     gate: Mapping[str, Any] | None = body
     backoff = Backoff()
+    wakeup = memo.wakeups.setdefault((ns, name), asyncio.Event())
     while True:
+        wakeup.clear()
         delay = memo.options.tick
         try:
             if gate is None:  # this handler's body is a snapshot: read it afresh
@@ -339,7 +350,7 @@ async def gate_deleted(
         past = asyncio.get_running_loop().time() > deadline
         if past and memo.api_health.reachable:
             raise kopf.TemporaryError("still handing traffic back to the Deployment", delay=5)
-        await asyncio.sleep(delay)
+        await _wait(delay, wakeup)
         gate = None
     _passed(memo, backoff, "hand-back", ns, name)
     await reconciler.aclose()
