@@ -3,9 +3,10 @@
 
 Users see nothing of it: the Service keeps answering from both revisions. The
 operator stays quiet: one line saying the API server is unreachable instead of
-a traceback per gate and pass, each gate's retries backing off (2 s doubling
-to a minute, so a handful of failed passes instead of one every 2 s), and a
-fraction of a core. When the API server is back, the rollout resumes from its
+a traceback per gate and pass, each gate retrying within the backoff's bound
+(at most one failed pass per gate and backoff step, instead of one every 2 s;
+in fact a gate that got no answer waits for the readiness check to wake it),
+and a fraction of a core. When the API server is back, the rollout resumes from its
 status and is Promoted, every step taken exactly once; 100% is not called in
 effect before the old revision's pods have really gone, although the cluster's
 own controllers take up to a minute after the outage to remove them.
