@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from deploymentgate.controller.apihealth import ApiHealth
 from deploymentgate.k8s.api import KubeApi, load_client
 from deploymentgate.k8s.secrets import SecretReader
 from deploymentgate.metrics import GateMetrics
@@ -28,6 +29,11 @@ class OperatorContext:
     # (kind, namespace, name) of an object -> the gates (namespace, name) it may concern.
     interested: dict[tuple[str, str, str], set[tuple[str, str]]] = field(default_factory=dict)
     interests: dict[tuple[str, str], frozenset[tuple[str, str, str]]] = field(default_factory=dict)
+    # Outages of the API server: said once, and every waiting gate woken when it is back.
+    api_health: ApiHealth = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api_health = ApiHealth(lambda: self.api.ready(), self.wake)
 
     @classmethod
     async def create(cls, options: OperatorOptions, metrics: GateMetrics) -> OperatorContext:
@@ -73,6 +79,7 @@ class OperatorContext:
             self.interests.pop(gate, None)
 
     async def close(self) -> None:
+        await self.api_health.aclose()
         for reconciler in list(self.reconcilers.values()):
             await reconciler.aclose()
         if self.notifier is not None:

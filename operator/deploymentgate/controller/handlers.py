@@ -4,14 +4,18 @@ hand-back on deletion. Every rule is in `deploymentgate.core`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import random
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
+from deploymentgate.controller.apihealth import describe, unreachable_error
+from deploymentgate.controller.backoff import Backoff, outage_wait
 from deploymentgate.controller.context import OperatorContext
 from deploymentgate.controller.jobs import JobInfo, is_smoke_job, summarize_job
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
@@ -245,6 +249,7 @@ async def gate_loop(
     reconciler = _reconciler(memo, ns, name)
     wakeup = memo.wakeups.setdefault((ns, name), asyncio.Event())
     tick = memo.options.tick
+    backoff = Backoff()
     while not stopped:
         wakeup.clear()
         delay = IDLE_TICK
@@ -259,14 +264,11 @@ async def gate_loop(
         except Conflict:
             memo.metrics.reconcile_failed("conflict")
             delay = tick
-        except (ApiError, NotOwned) as exc:  # the API server's answer says it all
-            memo.metrics.reconcile_failed(type(exc).__name__)
-            log.error("reconcile of %s/%s failed: %s", ns, name, exc)
-            delay = max(tick, 2.0)
         except Exception as exc:  # never let one gate's trouble stop its loop
             memo.metrics.reconcile_failed(type(exc).__name__)
-            log.exception("reconcile of %s/%s failed", ns, name)
-            delay = max(tick, 2.0)
+            delay = max(tick, _failed(memo, backoff, "reconcile", ns, name, exc))
+        else:
+            _passed(memo, backoff, "reconcile", ns, name)
         memo.set_interest((ns, name), reconciler.interest())
         await _sleep(delay, wakeup, stopped)
         if stopped:
@@ -275,6 +277,56 @@ async def gate_loop(
         return  # the deletion handler hands traffic back with this reconciler
     await reconciler.aclose()
     _forget(memo, ns, name)
+
+
+def _failed(
+    memo: OperatorContext, backoff: Backoff, what: str, ns: str, name: str, exc: Exception
+) -> float:
+    """Seconds until the gate's next attempt, after a failed one; logged only
+    when the backoff says it is news (a streak's first failure, a new kind of
+    error, the longest delay reached). No answer from the API server, or an
+    error from one still starting, is the whole operator's news, said once by
+    memo.api_health, which also wakes the gate when it is over: until then the
+    gate waits the longest delay."""
+    health = memo.api_health
+    no_answer = unreachable_error(exc)
+    if no_answer:
+        health.unreachable((ns, name), exc)
+    outage = no_answer or health.starting((ns, name))
+    now = asyncio.get_running_loop().time()
+    retry = backoff.failed(type(exc).__name__, now, random.random(), quiet=outage)
+    if outage:  # memo.api_health wakes the gate once the API server is ready again
+        log.debug("%s of %s/%s during an API outage: %s", what, ns, name, describe(exc))
+        return outage_wait(random.random(), backoff.cap, backoff.jitter)
+    if retry.log:
+        again = "every" if retry.capped else "in"
+        message = "%s of %s/%s failed (%d in a row): %s; next attempt %s %.0fs"
+        args = (what, ns, name, retry.failures, describe(exc), again, retry.delay)
+        if isinstance(exc, (ApiError, NotOwned)):  # the API server's answer says it all
+            log.error(message, *args)
+        else:  # a bug: its traceback, once per streak and kind
+            log.exception(message, *args)
+    return retry.delay
+
+
+def _passed(memo: OperatorContext, backoff: Backoff, what: str, ns: str, name: str) -> None:
+    memo.api_health.answered()
+    recovery = backoff.succeeded(asyncio.get_running_loop().time())
+    if recovery is not None and recovery.logged:
+        log.info(
+            "%s of %s/%s succeeded again after %d failed attempts over %.0fs",
+            what,
+            ns,
+            name,
+            recovery.failures,
+            recovery.seconds,
+        )
+
+
+async def _wait(delay: float, wakeup: asyncio.Event) -> None:
+    """`delay` seconds, or less if the gate is woken (e.g. the API server is back)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wakeup.wait(), delay)
 
 
 async def _sleep(delay: float, wakeup: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
@@ -307,21 +359,33 @@ async def gate_deleted(
     ns = namespace or ""
     reconciler = _reconciler(memo, ns, name)
     deadline = asyncio.get_running_loop().time() + HAND_BACK_WAIT
-    gate: Mapping[str, Any] = body
+    gate: Mapping[str, Any] | None = body
+    backoff = Backoff()
+    wakeup = memo.wakeups.setdefault((ns, name), asyncio.Event())
     while True:
+        wakeup.clear()
+        delay = memo.options.tick
         try:
+            if gate is None:  # this handler's body is a snapshot: read it afresh
+                gate = await memo.api.get_gate(ns, name)
             decision = await reconciler.reconcile(gate, world_of(kwargs), deleting=True)
             if decision.deletion_complete:
                 break
         except Conflict:
             memo.metrics.reconcile_failed("conflict")
-        except (ApiError, NotOwned) as exc:  # retried below, as a pass of the loop would
+        except Exception as exc:  # retried below with backoff, as a pass of the loop would
             memo.metrics.reconcile_failed(type(exc).__name__)
-            log.error("hand-back of %s/%s: %s", ns, name, exc)
-        if asyncio.get_running_loop().time() > deadline:
+            delay = max(delay, _failed(memo, backoff, "hand-back", ns, name, exc))
+        else:
+            _passed(memo, backoff, "hand-back", ns, name)
+        # Past the wait, kopf retries the handler; not while the API server is
+        # gone (kopf could not record the retry either): waiting here is quieter.
+        past = asyncio.get_running_loop().time() > deadline
+        if past and memo.api_health.reachable:
             raise kopf.TemporaryError("still handing traffic back to the Deployment", delay=5)
-        await asyncio.sleep(memo.options.tick)
-        gate = await memo.api.get_gate(ns, name)  # this handler's body is a snapshot
+        await _wait(delay, wakeup)
+        gate = None
+    _passed(memo, backoff, "hand-back", ns, name)
     await reconciler.aclose()
     _forget(memo, ns, name)
     memo.wakeups.pop((ns, name), None)

@@ -133,6 +133,9 @@ class GateReconciler:
                 gate = await self.api.get_gate(self.namespace, self.name)
             except NotFound:
                 return decision
+            except Exception:  # e.g. no answer: keep the probe results for the next pass
+                self.prober.requeue(probes)
+                raise
         await self._act(gate, decision, world)
         return decision
 

@@ -49,9 +49,15 @@ def run_operator(options: OperatorOptions) -> int:
 
 async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
     from deploymentgate.controller import handlers
+    from deploymentgate.controller.apihealth import KopfRetryFilter
     from deploymentgate.controller.context import OperatorContext
 
     context = await OperatorContext.create(options, metrics)
+    # While the API server is gone, kopf's retries are one line of ours, not dozens a minute.
+    quiet = KopfRetryFilter(context.api_health)
+    root_handlers = logging.getLogger().handlers
+    for handler in root_handlers:
+        handler.addFilter(quiet)
     try:
         await kopf.operator(
             registry=handlers.registry,
@@ -65,4 +71,6 @@ async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
         )
     finally:
         await context.close()
+        for handler in root_handlers:
+            handler.removeFilter(quiet)
     return 0

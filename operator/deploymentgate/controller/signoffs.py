@@ -27,6 +27,7 @@ from deploymentgate.k8s.api import KubeApi
 log = logging.getLogger(__name__)
 
 POLICY_TTL = 5.0  # seconds a reading of the policy is reused by every gate
+KEEP_GOOD = 60.0  # seconds of refused reads the last good reading stands in for
 
 
 def summarize_approval(body: Mapping[str, Any]) -> tuple[str, ObservedSignOff] | None:
@@ -62,12 +63,20 @@ def _timestamp(raw: Any) -> datetime | None:
 
 class PolicyReader:
     """Reads the ValidatingAdmissionPolicy and its binding (get by name), at most
-    once per POLICY_TTL for all gates together."""
+    once per POLICY_TTL for all gates together.
+
+    A read the API server refuses (403 while a restarted API server loads its
+    RBAC caches, 5xx, 429) keeps the last good reading, for refusals up to
+    KEEP_GOOD long: the policy did not change because the API server restarted. No answer at
+    all raises, and the pass waits for the API server with the rest.
+    """
 
     def __init__(self, api: KubeApi, name: str | None = None) -> None:
         self.objects = kclient.CustomObjectsApi(api.api_client)
         self.name = name or POLICY_NAME
         self._state: PolicyState | None = None
+        self._good: PolicyState | None = None  # the last reading the API server answered
+        self._refused_since: float | None = None
         self._read_at = 0.0
         self._lock = asyncio.Lock()
 
@@ -83,13 +92,24 @@ class PolicyReader:
             policy = await self._get("validatingadmissionpolicies")
             binding = await self._get("validatingadmissionpolicybindings")
         except ApiException as exc:
+            now = time.monotonic()
+            self._refused_since = self._refused_since if self._refused_since is not None else now
+            if self._good is not None and now - self._refused_since < KEEP_GOOD:
+                log.debug(
+                    "admission policy %s: %s %s; keeping the last reading",
+                    self.name,
+                    exc.status,
+                    exc.reason,
+                )
+                return self._good
             log.warning("cannot read admission policy %s: %s %s", self.name, exc.status, exc.reason)
             return PolicyState(
                 False,
                 f"the operator cannot read the admission policy {self.name}"
                 f" ({exc.status} {exc.reason})",
             )
-        return assess(policy, binding, self.name)
+        self._good, self._refused_since = assess(policy, binding, self.name), None
+        return self._good
 
     async def _get(self, plural: str) -> dict[str, Any] | None:
         try:

@@ -130,6 +130,22 @@ class KubeApi:
     async def close(self) -> None:
         await self.api_client.close()
 
+    async def ready(self, timeout: float = 5.0) -> None:
+        """GET /readyz: returns once the API server says it is ready to serve (RBAC
+        loaded, etcd reachable); raises ApiError when it answers otherwise."""
+        method, url, headers, body, post = await self.api_client.param_serialize(
+            method="GET",
+            resource_path="/readyz",
+            header_params={"Accept": "text/plain"},
+            auth_settings=["BearerToken"],
+        )
+        response = await self.api_client.call_api(
+            method, url, headers, body, post, _request_timeout=timeout
+        )
+        text = (await response.read() or b"").decode(errors="replace")
+        if response.status != 200:
+            raise ApiError(response.status, text.strip()[-200:] or "not ready")
+
     # -- gates ---------------------------------------------------------------
 
     async def get_gate(self, namespace: str, name: str) -> dict[str, Any]:

@@ -463,6 +463,34 @@ class Sandbox:
         )
         return write_private(path, text)
 
+    # ---- API outages ---------------------------------------------------------
+
+    def stop_apiserver(self, timeout: float = 30) -> None:
+        """Stop the kube-apiserver alone, as in an outage: every client gets
+        "connection refused" until ``start_apiserver()``. etcd, the controllers,
+        the nodes and their pods (and so the Services' traffic) keep running."""
+        self._apiserver_to(signal.SIGUSR1, "stopped", timeout)
+
+    def start_apiserver(self, timeout: float = 120) -> None:
+        """Start it again on the same address and etcd; returns once it serves."""
+        self._apiserver_to(signal.SIGUSR2, "running", timeout)
+
+    def _apiserver_to(self, sig: int, wanted: str, timeout: float) -> None:
+        if self._http is not None:  # no pooled connection to the old process
+            self._http.close()
+            self._http = None
+        os.kill(self.state.supervisor_pid, sig)
+
+        def reached() -> bool:
+            state = self.refresh()
+            if state.apiserver == "failed" or state.status != "ready":
+                raise SandboxError(
+                    f"kube-apiserver {state.apiserver}, sandbox {state.status}: {state.error}"
+                )
+            return state.apiserver == wanted
+
+        self.wait_for(reached, timeout=timeout, interval=0.05)
+
     # ---- helpers for tests -------------------------------------------------
 
     def pod_log(self, namespace: str, pod: str) -> str:

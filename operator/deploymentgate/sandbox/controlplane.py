@@ -154,6 +154,9 @@ class ControlPlane:
         self.cfg = cfg
         self.env = dict(env)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        # Set while the kube-apiserver is down on purpose (an outage for tests):
+        # its exit is then not a failure of the control plane.
+        self.apiserver_stopped = False
 
     def log_path(self, name: str) -> Path:
         return self.cfg.logs_dir / f"{name}.log"
@@ -181,8 +184,31 @@ class ControlPlane:
                 argv, env=self.env, log_path=self.log_path(name), cwd=cfg.workdir
             )
 
+    def stop_apiserver(self, grace: float = 2.0) -> None:
+        """Stop the kube-apiserver alone, as an outage does: clients get "connection
+        refused" until start_apiserver(); etcd keeps every object."""
+        self.apiserver_stopped = True
+        proc = self.procs.get("kube-apiserver")
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                processes.stop(proc, grace=grace)
+
+    def start_apiserver(self) -> subprocess.Popen[bytes]:
+        """Start it again on the same address and etcd; wait_ready() says when it serves."""
+        proc = processes.spawn(
+            apiserver_args(self.cfg),
+            env=self.env,
+            log_path=self.log_path("kube-apiserver"),
+            cwd=self.cfg.workdir,
+        )
+        self.procs["kube-apiserver"] = proc
+        self.apiserver_stopped = False
+        return proc
+
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
+            if name == "kube-apiserver" and self.apiserver_stopped:
+                continue
             if proc.poll() is not None:
                 raise ComponentFailed(
                     f"{name} exited with {proc.returncode}; last log lines:\n"

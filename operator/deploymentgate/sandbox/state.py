@@ -53,6 +53,7 @@ class SandboxState:
     workdir: str
     supervisor_pid: int
     status: str = "starting"  # starting | ready | failed | stopping | stopped
+    apiserver: str = "running"  # running | stopped | starting | failed (outages on request)
     error: str | None = None
     api_url: str | None = None
     kubeconfig: str | None = None

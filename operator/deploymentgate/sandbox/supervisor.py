@@ -4,6 +4,10 @@
 child process, so tests and the CLI share one code path. It ends, taking every
 child with it, on SIGTERM/SIGINT/SIGHUP, when its lifeline (stdin, held open by
 the parent) reaches EOF because the parent died, or when a component dies.
+
+SIGUSR1 stops the kube-apiserver alone (an API outage: etcd, the controllers,
+the nodes and their pods keep running) and SIGUSR2 starts it again on the same
+address and etcd; ``state.apiserver`` says where that stands.
 """
 
 from __future__ import annotations
@@ -96,6 +100,8 @@ class Supervisor:
         self.kubelet: KubeletApi | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.orphaned = False
+        self.apiserver_lock = asyncio.Lock()
+        self.procs_changed = asyncio.Event()  # a component was replaced: watch the new one
 
     def save(self) -> None:
         if self.proxy is not None:
@@ -110,6 +116,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self.stop_requested.set)
+        for sig, running in ((signal.SIGUSR1, False), (signal.SIGUSR2, True)):
+            loop.add_signal_handler(sig, self._on_apiserver_signal, running)
         if self.lifeline:
 
             def on_lifeline() -> None:
@@ -170,19 +178,71 @@ class Supervisor:
         return code
 
     async def _wait_for_stop(self) -> None:
-        """Until asked to stop, or until a control plane process dies (then fail)."""
-        assert self.control_plane is not None
+        """Until asked to stop, or until a control plane process dies (then fail).
+
+        A kube-apiserver stopped on purpose (SIGUSR1) is not a death; the one
+        started again (SIGUSR2) is watched from then on.
+        """
+        control_plane = self.control_plane
+        assert control_plane is not None
         loop = asyncio.get_running_loop()
-        watchers = {
-            loop.create_task(processes.wait_exit(proc)): name
-            for name, proc in self.control_plane.procs.items()
-        }
         stop = loop.create_task(self.stop_requested.wait())
-        done, _ = await asyncio.wait({stop, *watchers}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (stop, *watchers):
-            task.cancel()
-        if stop not in done:
-            self.control_plane.check_alive()  # raises ComponentFailed with the log tail
+        try:
+            while True:
+                self.procs_changed.clear()
+                watchers = [
+                    loop.create_task(processes.wait_exit(proc))
+                    for name, proc in control_plane.procs.items()
+                    if not (name == "kube-apiserver" and control_plane.apiserver_stopped)
+                ]
+                swapped = loop.create_task(self.procs_changed.wait())
+                done, _ = await asyncio.wait(
+                    {stop, swapped, *watchers}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in (swapped, *watchers):
+                    task.cancel()
+                if stop in done:
+                    return
+                control_plane.check_alive()  # raises ComponentFailed with the log tail
+        finally:
+            stop.cancel()
+
+    def _on_apiserver_signal(self, running: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self._set_apiserver(running))
+        self.tasks.append(task)
+
+    async def _set_apiserver(self, running: bool) -> None:
+        """Stop or start the kube-apiserver; state.apiserver ends "stopped" or "running"."""
+        async with self.apiserver_lock:
+            control_plane = self.control_plane
+            if control_plane is None or self.state.status != "ready":
+                log.warning("kube-apiserver stop/start ignored: sandbox is %s", self.state.status)
+                return
+            if running != control_plane.apiserver_stopped:
+                return  # already so
+            component = self.state.components["kube-apiserver"]
+            if not running:
+                log.info("stopping kube-apiserver (an outage on request)")
+                await asyncio.to_thread(control_plane.stop_apiserver)
+                self.state.apiserver = "stopped"
+                self.save()
+                return
+            log.info("starting kube-apiserver again")
+            self.state.apiserver = "starting"
+            proc = control_plane.start_apiserver()  # spawned from this (the main) thread
+            component["pid"] = proc.pid
+            self.procs_changed.set()
+            self.save()
+            try:
+                await control_plane.wait_ready(READY_TIMEOUT)
+            except Exception as exc:  # the process watch fails the sandbox if it died
+                log.exception("kube-apiserver did not come back")
+                self.state.apiserver = "failed"
+                self.state.error = str(exc)
+            else:
+                self.state.apiserver = "running"
+                log.info("kube-apiserver serving again")
+            self.save()
 
     async def _start(self) -> None:
         require_tools(directory=self.bin_dir)

@@ -49,10 +49,14 @@ class Fleet:
         return min(workload.ready, workload.updated)
 
     def rolled_out(self, revision: str | None, replicas: int) -> bool:
-        """`revision` runs exactly `replicas` replicas, all of them ready."""
+        """`revision` runs exactly `replicas` replicas, all of them ready; for 0,
+        its Deployment has seen the scale-down and no pod of it is ready any more
+        (its spec alone says nothing while the controllers lag, e.g. for up to a
+        minute after an API server outage)."""
         workload = self.of(revision)
         if replicas == 0:
-            return not workload.exists or workload.replicas == 0
+            drained = workload.observed and workload.ready == 0
+            return not workload.exists or (workload.replicas == 0 and drained)
         return workload.replicas == replicas and self.ready(revision) >= replicas
 
 
