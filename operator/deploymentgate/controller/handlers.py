@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -35,7 +36,15 @@ log = logging.getLogger(__name__)
 registry = kopf.OperatorRegistry()
 GATES = (API_GROUP, API_VERSION, PLURAL)
 ACTIVE = {Phase.VERIFYING, Phase.PROGRESSING, Phase.PROMOTING, Phase.AWAITING_APPROVAL}
+# A settled gate (nothing in flight, no time-based rule due) sleeps until an
+# index wakes it: a change to an object it looked at, to its own spec, or to a
+# gate it requires. It looks again on its own only every RESYNC seconds
+# (jittered, so 10,000 gates do not tick together), a safety net for what no
+# watch reports (the admission policy's state) and for a wake-up lost to a
+# watch that lagged. A gate that reads routes live (router gatewayAPI) looks
+# every IDLE_TICK, so a team's change to its HTTPRoute is seen within seconds.
 IDLE_TICK = 10.0
+RESYNC = 300.0
 HAND_BACK_WAIT = 60.0  # seconds a deletion waits for the stable pods before retrying
 
 
@@ -128,10 +137,25 @@ async def pods_idx(
 
 @kopf.index(*GATES, registry=registry)
 async def gates_idx(
-    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+    namespace: str | None,
+    name: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    memo: Any,
+    **_: Any,
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """What other gates' spec.requires may read, with whom this gate lets read it."""
-    return {(namespace or "", name): index_entry(spec, status)}
+    """What other gates' spec.requires may read, with whom this gate lets read it.
+
+    Also the gate's own wake-up: any change but the echo of our own status
+    write (a new spec, a status someone else wrote) runs its loop now; and the
+    gates that require this one look again."""
+    ns = namespace or ""
+    memo.wake_interested("gate", ns, name, besides=(ns, name))
+    reconciler = memo.reconcilers.get((ns, name))
+    if reconciler is None or reconciler.written_version != meta.get("resourceVersion"):
+        memo.wake(ns, name)
+    return {(ns, name): index_entry(spec, status)}
 
 
 @kopf.index(API_GROUP, API_VERSION, APPROVAL_PLURAL, registry=registry)
@@ -219,6 +243,7 @@ async def gate_loop(
             sign_offs = tuple(kwargs["approvals_idx"].get((ns, name), ()))
             decision = await reconciler.reconcile(body, world_of(kwargs), sign_offs=sign_offs)
             memo.metrics.reconciled()
+            delay = _settled_delay(reconciler, tick)
             if decision.status.phase in ACTIVE or decision.operations:
                 delay = tick
             if decision.requeue_after is not None:
@@ -242,6 +267,18 @@ async def gate_loop(
         return  # the deletion handler hands traffic back with this reconciler
     await reconciler.aclose()
     _forget(memo, ns, name)
+
+
+def _settled_delay(reconciler: GateReconciler, tick: float) -> float:
+    """How long a gate with nothing in flight sleeps unless woken (see RESYNC).
+
+    A pass that wrote the status is followed by another (which may act on
+    it): a gate settles only once a pass changes nothing."""
+    if reconciler.wrote_status:
+        return tick
+    if reconciler.reads_unwatched:
+        return IDLE_TICK
+    return RESYNC * random.uniform(0.8, 1.2)
 
 
 async def _sleep(delay: float, wakeup: asyncio.Event, stopped: kopf.DaemonStopped) -> None:

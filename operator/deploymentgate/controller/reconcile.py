@@ -49,7 +49,7 @@ from deploymentgate.notify import Notifier
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-Interest = tuple[str, str, str]  # ("deployment"|"service"|"pods", namespace, name)
+Interest = tuple[str, str, str]  # ("deployment"|"service"|"pods"|"gate", namespace, name)
 
 
 def spec_error(raw: Any) -> tuple[GateSpec | None, str | None]:
@@ -82,6 +82,14 @@ class GateReconciler:
         self.transitions = TransitionLog(namespace, name)
         self.notifier = notifier  # None: no webhooks anywhere (tests)
         self._interest: frozenset[Interest] = frozenset()
+        # The gate's resourceVersion after our last status write: its watch event
+        # is our own echo and wakes nobody (see handlers.gates_idx).
+        self.written_version: str | None = None
+        # True when the last pass read state that no watch reports (router
+        # gatewayAPI: HTTPRoutes and EndpointSlices are read live).
+        self.reads_unwatched = False
+        # True when the last pass wrote the status: the next pass may act on it.
+        self.wrote_status = False
 
     def interest(self) -> frozenset[Interest]:
         """The objects whose changes should wake this gate (as of its last pass)."""
@@ -98,6 +106,7 @@ class GateReconciler:
         gate = _plain(body)
         world = await self._confirm(identity(gate), world, parse_status_safe(gate.get("status")))
         signed = (tuple(sign_offs), await self._policy_state())
+        self.wrote_status = False
         for attempt in range(3):
             routes, slices = await self._gateway_reads(identity(gate))
             decision, probes = self._decide(gate, world, deleting, signed, routes, slices)
@@ -108,9 +117,11 @@ class GateReconciler:
             if patch is None:
                 break
             try:
-                await self.api.patch_gate_status(
+                written = await self.api.patch_gate_status(
                     self.namespace, self.name, gate["metadata"]["resourceVersion"], patch
                 )
+                self.written_version = (written.get("metadata") or {}).get("resourceVersion")
+                self.wrote_status = True
                 break
             except Conflict:
                 # Someone wrote the gate since we read it: read again, decide again,
@@ -163,6 +174,7 @@ class GateReconciler:
         gate's two Services, read live on every pass (weights and endpoints are read
         back from them; no watch, so no Gateway API CRD is needed otherwise)."""
         backends = me.backends()
+        self.reads_unwatched = backends is not None
         if backends is None:
             return [], {}
         routes = await self.api.list_httproutes(me.namespace)
@@ -185,7 +197,7 @@ class GateReconciler:
         status = parse_status_safe(gate.get("status"))
         meta = gate["metadata"]
         me = identity(gate)
-        self._interest = _interest_of(me, status)
+        self._interest = _interest_of(me, status, spec)
         probes = tuple(self.prober.drain())
         obs = replace(
             observe(me, world, status, routes or (), slices),
@@ -271,8 +283,13 @@ class GateReconciler:
         await self.prober.aclose()
 
 
-def _interest_of(me: GateIdentity, status: GateStatus) -> frozenset[Interest]:
+def _interest_of(
+    me: GateIdentity, status: GateStatus, spec: GateSpec | None = None
+) -> frozenset[Interest]:
     keys: set[Interest] = {("pods", me.namespace, me.label)}
+    for req in spec.requires if spec else []:  # their status changes wake this gate
+        ns, _, name = req.gate.rpartition("/")
+        keys.add(("gate", ns or me.namespace, name))
     if me.target:
         keys.add(("deployment", me.namespace, me.target))
         keys.add(("deployment", me.namespace, verify_name(me.target)))
