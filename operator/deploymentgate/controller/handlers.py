@@ -241,7 +241,8 @@ async def gate_loop(
         delay = IDLE_TICK
         try:
             sign_offs = tuple(kwargs["approvals_idx"].get((ns, name), ()))
-            decision = await reconciler.reconcile(body, world_of(kwargs), sign_offs=sign_offs)
+            async with memo.passes:
+                decision = await reconciler.reconcile(body, world_of(kwargs), sign_offs=sign_offs)
             memo.metrics.reconciled()
             delay = _settled_delay(reconciler, tick)
             if decision.status.phase in ACTIVE or decision.operations:

@@ -50,8 +50,10 @@ def run_operator(options: OperatorOptions) -> int:
 async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
     from deploymentgate.controller import handlers
     from deploymentgate.controller.context import OperatorContext
+    from deploymentgate.controller.memory import trim_forever
 
     context = await OperatorContext.create(options, metrics)
+    trimmer = asyncio.create_task(trim_forever(), name="malloc-trim")
     try:
         await kopf.operator(
             registry=handlers.registry,
@@ -64,5 +66,6 @@ async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
             memo=context,
         )
     finally:
+        trimmer.cancel()
         await context.close()
     return 0
