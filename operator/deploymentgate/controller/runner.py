@@ -48,10 +48,11 @@ def run_operator(options: OperatorOptions) -> int:
 
 
 async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
-    from deploymentgate.controller import handlers
+    from deploymentgate.controller import handlers, kopf_patches
     from deploymentgate.controller.context import OperatorContext
     from deploymentgate.controller.memory import trim_forever
 
+    kopf_patches.apply()
     context = await OperatorContext.create(options, metrics)
     trimmer = asyncio.create_task(trim_forever(), name="malloc-trim")
     try:
