@@ -2,25 +2,31 @@
 
     .venv/bin/python bench/scale.py                    # 100, 1,000 and 10,000 gates
     .venv/bin/python bench/scale.py --gates 1000 --rollouts 20
-    .venv/bin/python bench/scale.py --gates 10000 --shards 2   # two operators, namespaces split
+    .venv/bin/python bench/scale.py --gates 10000 --shards 1 2   # one, then two operators
 
 For each N it starts a fresh local cluster, creates N Deployments (0 replicas),
 N Services and N gates spread over namespaces of 500, starts one operator
-(`deploymentgate run`, as in production), and prints:
+(`deploymentgate run`, as in production; with `--shards 1 2`, then stops it
+and starts two, each watching half of the namespaces), and prints:
 
-- how long until every gate is Idle (adopted),
-- the operator's CPU (cores) and RSS over an idle minute,
+- how long until every gate is Idle (adopted), and the operator's peak RSS,
+- the operator's CPU (cores), RSS, reconcile passes and writes to gates over
+  an idle minute,
 - the same while M rollouts are in progress (M Deployments get a new template),
-- the cost per gate, so the curve over N shows whether it stays flat.
+- the cost per gate, so the curve over N shows whether it stays flat,
+- the load average beside each figure (the machine may be shared).
 
-CPU is read from /proc (utime + stime of the operator process), RSS from
-/proc/<pid>/status. Runs for minutes; it is a measurement, not a test.
+CPU is read from /proc (utime + stime of the operator process), RSS and peak
+RSS (VmHWM) from /proc/<pid>/status, passes from the operator's
+deploymentgate_reconciles_total, writes from the gates' resourceVersions.
+Runs for minutes; it is a measurement, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -29,6 +35,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "deploy" / "crds" / "deploymentgates.rollout.deploymentgate.dev.yaml"
@@ -94,24 +102,46 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
+def load() -> str:
+    """The 1-minute load average, to print beside a figure."""
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def reconciles(operators: list[Any]) -> float:
+    """Reconcile passes so far, summed over the operators."""
+    total = 0.0
+    for operator in operators:
+        text = httpx.get(operator.metrics_url, timeout=10).text
+        for line in text.splitlines():
+            if line.startswith("deploymentgate_reconciles_total "):
+                total += float(line.split()[1])
+    return total
+
+
+def versions(cluster: Any) -> dict[tuple[str, str], str]:
+    """Every gate's resourceVersion: a write to a gate changes its own."""
+    items = cluster.request("GET", f"{GATES_PATH}/deploymentgates")["items"]
+    return {
+        (i["metadata"]["namespace"], i["metadata"]["name"]): i["metadata"]["resourceVersion"]
+        for i in items
+    }
+
+
 def measure_all(pids: list[int], seconds: float) -> list[tuple[float, float]]:
-    """`measure` for several processes over the same interval."""
+    """(cores, RSS MiB at the end) of each process over the same interval."""
     start = time.monotonic()
     cpu = [cpu_seconds(pid) for pid in pids]
-    peaks = [rss_mib(pid) for pid in pids]
-    while time.monotonic() - start < seconds:
-        time.sleep(1.0)
-        peaks = [max(p, rss_mib(pid)) for p, pid in zip(peaks, pids, strict=True)]
+    time.sleep(seconds)
     elapsed = time.monotonic() - start
     return [
-        ((cpu_seconds(pid) - c) / elapsed, p) for pid, c, p in zip(pids, cpu, peaks, strict=True)
+        ((cpu_seconds(pid) - c) / elapsed, rss_mib(pid)) for pid, c in zip(pids, cpu, strict=True)
     ]
 
 
@@ -130,11 +160,24 @@ def phases(cluster: Any) -> dict[str, int]:
     return counts
 
 
+def ship(cluster: Any, ns: str, name: str, version: str) -> None:
+    """A new template for one Deployment: its gate starts a rollout."""
+    container = {"name": "app", "env": [{"name": "APP_VERSION", "value": version}]}
+    cluster.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+        json={"spec": {"template": {"spec": {"containers": [container]}}}},
+        content_type="application/strategic-merge-patch+json",
+    )
+
+
 def bench(
-    n: int, rollouts: int, idle_seconds: float, adopt_timeout: float, shards: int = 1
-) -> dict[str, float]:
+    n: int, rollouts: int, idle_seconds: float, adopt_timeout: float, shards: list[int]
+) -> list[dict[str, float]]:
+    """One cluster with n gates; for each entry of `shards`, that many operators
+    (namespaces split) measured in turn. The first adopts the gates; later ones
+    take over gates already adopted (an operator restart, sharded)."""
     from deploymentgate.sandbox import Sandbox
-    from deploymentgate.testing import OperatorProcess
 
     with Sandbox.start(nodes=1) as cluster:
         cluster.kubectl("apply", "--server-side", "-f", str(CRD))
@@ -158,83 +201,110 @@ def bench(
             )
 
         run_all(lambda ns=ns, name=name: create(ns, name) for ns, name in names)
-        print(f"  created {n} Deployments, Services and gates in {time.monotonic() - began:.0f}s")
-        logs = Path(tempfile.mkdtemp(prefix="dg-scale-"))
-        # Sharding by namespace: each operator watches every `shards`-th namespace.
-        operators = [
-            OperatorProcess(
-                cluster.kubeconfig,
-                logs / f"operator-{i}.log",
-                namespaces=namespaces[i::shards],
-                tick=1.0,
+        print(
+            f"  created {n} Deployments, Services and gates in {time.monotonic() - began:.0f}s"
+            f" ({load()})"
+        )
+        rows = []
+        for turn, count in enumerate(shards):
+            moving = names[turn * rollouts : (turn + 1) * rollouts]
+            rows.append(
+                measure(
+                    cluster,
+                    namespaces,
+                    n,
+                    count,
+                    moving,
+                    idle_seconds,
+                    adopt_timeout,
+                    f"v{turn + 2}",
+                )
             )
-            for i in range(shards)
-        ]
-        try:
-            for operator in operators:
-                operator.start()
-            pids = [op.proc.pid for op in operators if op.proc is not None]
-            began = time.monotonic()
-            while True:
-                counts = phases(cluster)
-                if counts.get("Idle", 0) >= n:
-                    break
-                if time.monotonic() - began > adopt_timeout:
-                    print(f"  not all adopted within {adopt_timeout:.0f}s: {counts}")
-                    break
-                if int(time.monotonic() - began) % 30 < 2:
-                    print(f"  {time.monotonic() - began:.0f}s: {counts}", flush=True)
-                time.sleep(2.0)
-            adopted = time.monotonic() - began
-            rss = " + ".join(f"{rss_mib(pid):.0f}" for pid in pids)
-            print(f"  all {n} gates Idle after {adopted:.0f}s (RSS {rss} MiB)")
-            time.sleep(5.0)
-            idle = measure_all(pids, idle_seconds)
-            for i, (cores, mib) in enumerate(idle):
-                print(
-                    f"  operator {i} idle for {idle_seconds:.0f}s: {cores:.3f} cores, {mib:.0f} MiB"
-                )
-            moving = names[:rollouts]
+        return rows
 
-            def ship(ns: str, name: str) -> None:
-                patch = {
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "containers": [
-                                    {"name": "app", "env": [{"name": "APP_VERSION", "value": "v2"}]}
-                                ]
-                            }
-                        }
-                    }
-                }
-                cluster.request(
-                    "PATCH",
-                    f"/apis/apps/v1/namespaces/{ns}/deployments/{name}",
-                    json=patch,
-                    content_type="application/strategic-merge-patch+json",
-                )
 
-            run_all(lambda ns=ns, name=name: ship(ns, name) for ns, name in moving)
-            busy = measure_all(pids, idle_seconds)
+def measure(
+    cluster: Any,
+    namespaces: list[str],
+    n: int,
+    shards: int,
+    moving: list[tuple[str, str]],
+    idle_seconds: float,
+    adopt_timeout: float,
+    version: str,
+) -> dict[str, float]:
+    from deploymentgate.testing import OperatorProcess
+
+    print(f"  {shards} operator(s):")
+    logs = Path(tempfile.mkdtemp(prefix="dg-scale-"))
+    # Sharding by namespace: each operator watches every `shards`-th namespace.
+    operators = [
+        OperatorProcess(
+            cluster.kubeconfig,
+            logs / f"operator-{i}.log",
+            namespaces=namespaces[i::shards],
+            tick=1.0,
+        )
+        for i in range(shards)
+    ]
+    try:
+        for operator in operators:
+            operator.start(timeout=120)
+        pids = [op.proc.pid for op in operators if op.proc is not None]
+        began = time.monotonic()
+        poll = max(2.0, n / 2000)  # a list of 10,000 gates is not free either
+        # Adopted: every gate Idle, and every gate had a pass of these operators.
+        while True:
+            counts = phases(cluster)
+            if counts.get("Idle", 0) >= n and reconciles(operators) >= n:
+                break
+            if time.monotonic() - began > adopt_timeout:
+                print(f"  not all adopted within {adopt_timeout:.0f}s: {counts}")
+                break
+            print(f"    {time.monotonic() - began:.0f}s: {counts} ({load()})", flush=True)
+            time.sleep(poll)
+        adopted = time.monotonic() - began
+        peak = sum(rss_mib(pid, "VmHWM") for pid in pids)
+        cpu = sum(cpu_seconds(pid) for pid in pids)
+        print(
+            f"    all {n} gates Idle after {adopted:.0f}s ({cpu:.0f} s of operator CPU),"
+            f" peak RSS {peak:.0f} MiB ({load()})"
+        )
+        time.sleep(5.0)
+        before, passes = versions(cluster), reconciles(operators)
+        idle = measure_all(pids, idle_seconds)
+        idle_passes = (reconciles(operators) - passes) / idle_seconds
+        writes = sum(1 for k, v in versions(cluster).items() if before.get(k) != v)
+        for i, (cores, mib) in enumerate(idle):
             print(
-                f"  {rollouts} rollouts in progress for {idle_seconds:.0f}s:"
-                + ", ".join(f" {c:.3f} cores {m:.0f} MiB" for c, m in busy)
-                + f"; phases now {phases(cluster)}"
+                f"    operator {i} idle for {idle_seconds:.0f}s: {cores:.3f} cores,"
+                f" {mib:.0f} MiB ({load()})"
             )
-        finally:
-            for operator in operators:
-                operator.stop()
-        idle_cpu, idle_rss = sum(c for c, _ in idle), sum(m for _, m in idle)
-        busy_cpu, busy_rss = sum(c for c, _ in busy), sum(m for _, m in busy)
-        return {
-            "gates": n,
-            "adopt_s": adopted,
-            "idle_cores": idle_cpu,
-            "idle_mib": idle_rss,
-            "busy_cores": busy_cpu,
-            "busy_mib": busy_rss,
-        }
+        print(f"    idle: {idle_passes:.2f} reconcile passes/s, {writes} gates written")
+        run_all(lambda ns=ns, name=name: ship(cluster, ns, name, version) for ns, name in moving)
+        busy = measure_all(pids, idle_seconds)
+        print(
+            f"    {len(moving)} rollouts in progress for {idle_seconds:.0f}s:"
+            + ", ".join(f" {c:.3f} cores {m:.0f} MiB" for c, m in busy)
+            + f" ({load()}); phases now {phases(cluster)}"
+        )
+    finally:
+        for operator in operators:
+            operator.stop()
+    return {
+        "gates": n,
+        "shards": shards,
+        "adopt_s": adopted,
+        "adopt_cpu": cpu,
+        "peak_mib": peak,
+        "idle_cores": sum(c for c, _ in idle),
+        "idle_mib": sum(m for _, m in idle),
+        "idle_passes": idle_passes,
+        "idle_writes": writes,
+        "busy_cores": sum(c for c, _ in busy),
+        "busy_mib": sum(m for _, m in busy),
+        "load": os.getloadavg()[0],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rollouts", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each measurement")
     parser.add_argument("--adopt-timeout", type=float, default=600.0)
-    parser.add_argument("--shards", type=int, default=1, help="operators, namespaces split")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="operators, namespaces split; several (1 2) measure each in turn on one cluster",
+    )
     args = parser.parse_args(argv)
     # A stopped bench still stops its operators and cluster (the finally blocks run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -254,18 +330,32 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n in args.gates:
         print(f"{n} gates:")
-        rows.append(bench(n, min(args.rollouts, n), args.seconds, args.adopt_timeout, args.shards))
+        rollouts = min(args.rollouts, n // len(args.shards))
+        rows += bench(n, rollouts, args.seconds, args.adopt_timeout, args.shards)
     print()
+    print("$ " + shlex.join(["bench/scale.py", *(argv if argv is not None else sys.argv[1:])]))
     print(
-        f"{'gates':>6} {'adopted':>8} {'idle cores':>11} {'idle MiB':>9} {'KiB/gate':>9}"
-        f" {'busy cores':>11} {'busy MiB':>9}"
+        f"{'gates':>6} {'shards':>6} {'adopted':>8} {'CPU s':>6} {'peak MiB':>9}"
+        f" {'idle cores':>11} {'idle MiB':>9} {'KiB/gate':>9} {'+KiB/gate':>10}"
+        f" {'passes/s':>9} {'writes':>7} {'busy cores':>11} {'busy MiB':>9} {'load':>5}"
     )
-    for row in rows:
+    # +KiB/gate: the marginal cost, from the previous N measured with as many shards
+    previous: dict[float, dict[str, float]] = {}
+    for row in sorted(rows, key=lambda r: (r["shards"], r["gates"])):
         per_gate = row["idle_mib"] * 1024 / row["gates"]
+        last = previous.get(row["shards"])
+        marginal = (
+            f"{(row['idle_mib'] - last['idle_mib']) * 1024 / (row['gates'] - last['gates']):>10.1f}"
+            if last is not None and row["gates"] > last["gates"]
+            else f"{'-':>10}"
+        )
+        previous[row["shards"]] = row
         print(
-            f"{row['gates']:>6.0f} {row['adopt_s']:>7.0f}s {row['idle_cores']:>11.3f}"
-            f" {row['idle_mib']:>9.0f} {per_gate:>9.1f} {row['busy_cores']:>11.3f}"
-            f" {row['busy_mib']:>9.0f}"
+            f"{row['gates']:>6.0f} {row['shards']:>6.0f} {row['adopt_s']:>7.0f}s"
+            f" {row['adopt_cpu']:>6.0f} {row['peak_mib']:>9.0f} {row['idle_cores']:>11.3f}"
+            f" {row['idle_mib']:>9.0f} {per_gate:>9.1f} {marginal}"
+            f" {row['idle_passes']:>9.2f} {row['idle_writes']:>7.0f}"
+            f" {row['busy_cores']:>11.3f} {row['busy_mib']:>9.0f} {row['load']:>5.1f}"
         )
     return 0
 

@@ -16,6 +16,7 @@ import kopf
 
 from deploymentgate.controller.apihealth import describe, unreachable_error
 from deploymentgate.controller.backoff import Backoff, outage_wait
+from deploymentgate.controller.connections import bounded, connection_limit
 from deploymentgate.controller.context import OperatorContext
 from deploymentgate.controller.jobs import JobInfo, is_smoke_job, summarize_job
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
@@ -30,7 +31,6 @@ from deploymentgate.controller.workloads import (
     summarize_service,
 )
 from deploymentgate.controller.world import World
-from deploymentgate.core.commands import pending_commands
 from deploymentgate.core.inputs import ObservedSignOff
 from deploymentgate.core.requires import index_entry
 from deploymentgate.k8s.api import ApiError, Conflict, NotOwned
@@ -41,7 +41,15 @@ log = logging.getLogger(__name__)
 registry = kopf.OperatorRegistry()
 GATES = (API_GROUP, API_VERSION, PLURAL)
 ACTIVE = {Phase.VERIFYING, Phase.PROGRESSING, Phase.PROMOTING, Phase.AWAITING_APPROVAL}
+# A settled gate (nothing in flight, no time-based rule due) sleeps until an
+# index wakes it: a change to an object it looked at, to its own spec, or to a
+# gate it requires. It looks again on its own only every RESYNC seconds
+# (jittered, so 10,000 gates do not tick together), a safety net for what no
+# watch reports (the admission policy's state) and for a wake-up lost to a
+# watch that lagged. A gate that reads routes live (router gatewayAPI) looks
+# every IDLE_TICK, so a team's change to its HTTPRoute is seen within seconds.
 IDLE_TICK = 10.0
+RESYNC = 300.0
 HAND_BACK_WAIT = 60.0  # seconds a deletion waits for the stable pods before retrying
 
 
@@ -56,6 +64,11 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     )
     # Our own Events say what happened; kopf's per-handler chatter would bury them.
     settings.posting.level = logging.WARNING
+    # The pods index keeps only pods that carry a gate's label: the API server
+    # filters, so the cluster's other pods are never sent to the operator.
+    settings.watching.label_selectors["v1", "pods"] = GATE_LABEL
+    # The first listing comes in pages (10,000 gates: 20,000 Deployments at once).
+    settings.watching.chunk_size = 500
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
@@ -70,11 +83,16 @@ def _default_priority() -> int:
 
 
 @kopf.on.login(registry=registry)
-def login(memo: Any, **kwargs: Any) -> kopf.ConnectionInfo | None:
+async def login(memo: Any, **kwargs: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession | None:
+    """The usual credentials, over a bounded connection pool (see connections)."""
     if memo.options.kubeconfig:
         os.environ["KUBECONFIG"] = memo.options.kubeconfig
-        return kopf.login_with_kubeconfig(**kwargs)
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        info = kopf.login_with_kubeconfig(**kwargs)
+    else:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    if info is None:
+        return None
+    return bounded(info, connection_limit(memo.options.namespaces))
 
 
 # -- indexes: the world as the gates need it, kept by kopf's watches ----------
@@ -153,21 +171,21 @@ async def gates_idx(
     name: str,
     spec: kopf.Spec,
     status: kopf.Status,
-    annotations: kopf.Annotations,
     meta: kopf.Meta,
     memo: Any,
     **_: Any,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """What other gates' spec.requires may read, with whom this gate lets read it.
 
-    Also wakes the gate itself when its spec changed (a generation its status
-    has not seen) or a request (kubectl gate abort/retry/promote) waits, so
-    neither waits for a tick.
-    """
-    unseen = meta.get("generation") != status.get("observedGeneration")
-    if unseen or pending_commands(annotations, status):
-        memo.wake(namespace or "", name)
-    return {(namespace or "", name): index_entry(spec, status)}
+    Also the gate's own wake-up: any change but the echo of our own status
+    write (a new spec, a status someone else wrote) runs its loop now; and the
+    gates that require this one look again."""
+    ns = namespace or ""
+    memo.wake_interested("gate", ns, name, besides=(ns, name))
+    reconciler = memo.reconcilers.get((ns, name))
+    if reconciler is None or reconciler.written_version != meta.get("resourceVersion"):
+        memo.wake(ns, name)
+    return {(ns, name): index_entry(spec, status)}
 
 
 @kopf.index(API_GROUP, API_VERSION, APPROVAL_PLURAL, registry=registry)
@@ -255,8 +273,10 @@ async def gate_loop(
         delay = IDLE_TICK
         try:
             sign_offs = tuple(kwargs["approvals_idx"].get((ns, name), ()))
-            decision = await reconciler.reconcile(body, world_of(kwargs), sign_offs=sign_offs)
+            async with memo.passes:
+                decision = await reconciler.reconcile(body, world_of(kwargs), sign_offs=sign_offs)
             memo.metrics.reconciled()
+            delay = _settled_delay(reconciler, tick)
             if decision.status.phase in ACTIVE or decision.operations:
                 delay = tick
             if decision.requeue_after is not None:
@@ -327,6 +347,18 @@ async def _wait(delay: float, wakeup: asyncio.Event) -> None:
     """`delay` seconds, or less if the gate is woken (e.g. the API server is back)."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(wakeup.wait(), delay)
+
+
+def _settled_delay(reconciler: GateReconciler, tick: float) -> float:
+    """How long a gate with nothing in flight sleeps unless woken (see RESYNC).
+
+    A pass that wrote the status is followed by another (which may act on
+    it): a gate settles only once a pass changes nothing."""
+    if reconciler.wrote_status:
+        return tick
+    if reconciler.reads_unwatched:
+        return IDLE_TICK
+    return RESYNC * random.uniform(0.8, 1.2)
 
 
 async def _sleep(delay: float, wakeup: asyncio.Event, stopped: kopf.DaemonStopped) -> None:

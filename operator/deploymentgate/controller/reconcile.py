@@ -58,7 +58,7 @@ from deploymentgate.observations import SmokeJobState
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-Interest = tuple[str, str, str]  # ("deployment"|"service"|"pods", namespace, name)
+Interest = tuple[str, str, str]  # ("deployment"|"service"|"pods"|"gate", namespace, name)
 
 
 def spec_error(raw: Any) -> tuple[GateSpec | None, str | None]:
@@ -93,6 +93,14 @@ class GateReconciler:
         self._interest: frozenset[Interest] = frozenset()
         # What each finished smoke Job's pod said, by Job uid: read once, not every pass.
         self._outcomes: dict[str, tuple[str, str]] = {}
+        # The gate's resourceVersion after our last status write: its watch event
+        # is our own echo and wakes nobody (see handlers.gates_idx).
+        self.written_version: str | None = None
+        # True when the last pass read state that no watch reports (router
+        # gatewayAPI: HTTPRoutes and EndpointSlices are read live).
+        self.reads_unwatched = False
+        # True when the last pass wrote the status: the next pass may act on it.
+        self.wrote_status = False
 
     def interest(self) -> frozenset[Interest]:
         """The objects whose changes should wake this gate (as of its last pass)."""
@@ -109,6 +117,7 @@ class GateReconciler:
         gate = _plain(body)
         world = await self._confirm(identity(gate), world, parse_status_safe(gate.get("status")))
         signed = (tuple(sign_offs), await self._policy_state())
+        self.wrote_status = False
         for attempt in range(3):
             routes, slices = await self._gateway_reads(identity(gate))
             smoke = await self._smoke_outcomes(identity(gate), world)
@@ -120,9 +129,11 @@ class GateReconciler:
             if patch is None:
                 break
             try:
-                await self.api.patch_gate_status(
+                written = await self.api.patch_gate_status(
                     self.namespace, self.name, gate["metadata"]["resourceVersion"], patch
                 )
+                self.written_version = (written.get("metadata") or {}).get("resourceVersion")
+                self.wrote_status = True
                 break
             except Conflict:
                 # Someone wrote the gate since we read it: read again, decide again,
@@ -178,6 +189,7 @@ class GateReconciler:
         gate's two Services, read live on every pass (weights and endpoints are read
         back from them; no watch, so no Gateway API CRD is needed otherwise)."""
         backends = me.backends()
+        self.reads_unwatched = backends is not None
         if backends is None:
             return [], {}
         routes = await self.api.list_httproutes(me.namespace)
@@ -218,7 +230,7 @@ class GateReconciler:
         status = parse_status_safe(gate.get("status"))
         meta = gate["metadata"]
         me = identity(gate)
-        self._interest = _interest_of(me, status)
+        self._interest = _interest_of(me, status, spec)
         probes = tuple(self.prober.drain())
         observed = observe(me, world, status, routes or (), slices)
         obs = replace(
@@ -328,8 +340,13 @@ def _verification_url(
     return None
 
 
-def _interest_of(me: GateIdentity, status: GateStatus) -> frozenset[Interest]:
+def _interest_of(
+    me: GateIdentity, status: GateStatus, spec: GateSpec | None = None
+) -> frozenset[Interest]:
     keys: set[Interest] = {("pods", me.namespace, me.label)}
+    for req in spec.requires if spec else []:  # their status changes wake this gate
+        ns, _, name = req.gate.rpartition("/")
+        keys.add(("gate", ns or me.namespace, name))
     if me.target:
         keys.add(("deployment", me.namespace, me.target))
         keys.add(("deployment", me.namespace, verify_name(me.target)))

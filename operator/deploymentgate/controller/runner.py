@@ -48,16 +48,19 @@ def run_operator(options: OperatorOptions) -> int:
 
 
 async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
-    from deploymentgate.controller import handlers
+    from deploymentgate.controller import handlers, kopf_patches
     from deploymentgate.controller.apihealth import KopfRetryFilter
     from deploymentgate.controller.context import OperatorContext
+    from deploymentgate.controller.memory import trim_forever
 
+    kopf_patches.apply()
     context = await OperatorContext.create(options, metrics)
     # While the API server is gone, kopf's retries are one line of ours, not dozens a minute.
     quiet = KopfRetryFilter(context.api_health)
     root_handlers = logging.getLogger().handlers
     for handler in root_handlers:
         handler.addFilter(quiet)
+    trimmer = asyncio.create_task(trim_forever(), name="malloc-trim")
     try:
         await kopf.operator(
             registry=handlers.registry,
@@ -70,6 +73,7 @@ async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
             memo=context,
         )
     finally:
+        trimmer.cancel()
         await context.close()
         for handler in root_handlers:
             handler.removeFilter(quiet)
