@@ -87,6 +87,9 @@ def hand_back(world: GateWorld, *, version: str, as_written: dict[str, Any]) -> 
 
         wait_until(settled, 60, describe=world.diagnostics, what="only the team's pods left")
         world.wait_endpoints(**{version: REPLICAS})
+        # Users keep coming after the hand-back, which may take only 2 s: at
+        # least 50 of their requests are judged, before, during and after it.
+        wait_until(lambda: sum(traffic.served().values()) >= 50, 20, what="50 requests sent")
         print(f"hand-back: gate gone {gone:.1f}s, only team pods {time.monotonic() - deleted:.1f}s")
     finally:
         endpoints.stop()

@@ -23,9 +23,8 @@ Verbs and the RBAC each needs (the chart's ClusterRole
                             (<release>-deploymentgate-abort|retry|promote)
 
 abort, retry and promote each write one annotation on the gate,
-rollout.deploymentgate.dev/<verb>: <revision>/<token> (a merge patch with the
-gate's resourceVersion); the chart's admission policy
-deploymentgates-commands.rollout.deploymentgate.dev admits it only from someone
+rollout.deploymentgate.dev/<verb>: <revision>/<token> (a merge patch); the chart's
+admission policy deploymentgates-commands.rollout.deploymentgate.dev admits it only from someone
 allowed the verb, for the revision under test. The operator acts on each once.
 """
 

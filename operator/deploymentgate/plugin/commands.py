@@ -1,10 +1,8 @@
 """`kubectl gate abort|retry|promote [--full] <gate>`: one request annotation each.
 
 The request names the revision the gate has under test, so it can never act
-on a later one; the write carries the gate's resourceVersion, so it is
-refused if the gate changed since it was read. Then the command waits (a
-bounded poll) until the operator has acted on it (status.commands) and prints
-where the gate stands.
+on a later one. Then the command waits (a bounded poll) until the operator
+has acted on it (status.commands) and prints where the gate stands.
 """
 
 from __future__ import annotations
@@ -58,21 +56,15 @@ def request(
     if phase not in phases and not (verb is Verb.ABORT and frozen):
         raise PluginError(f"gate {gate} revision {under_test} is {phase}, not {wanted}")
     value = f"{under_test}/{token()}"
-    patch = {
-        "metadata": {
-            "resourceVersion": body["metadata"]["resourceVersion"],
-            "annotations": {verb.annotation: value},
-        }
-    }
+    # No resourceVersion precondition: the operator writes the status every few
+    # seconds mid-rollout, and the value names the revision it is for anyway
+    # (admission refuses it for another revision, the operator ignores it).
+    patch = {"metadata": {"annotations": {verb.annotation: value}}}
     try:
         session.objects.patch_namespaced_custom_object(
             API_GROUP, API_VERSION, session.namespace, PLURAL, gate, patch
         )
     except ApiException as exc:
-        if exc.status == 409:
-            raise PluginError(
-                f"gate {gate} changed while reading it; run the command again"
-            ) from exc
         raise PluginError(f"request refused: {refusal(exc)}") from exc
     what = verb.value.replace("-", " --")
     deadline = time.monotonic() + timeout
