@@ -8,7 +8,7 @@ from datetime import datetime
 from gatesim import T0, Sim, adopted, gate_spec, minutes, passing, rev, seconds
 from test_rollback import at_step, health
 
-from deploymentgate.core.commands import Verb, pending_commands
+from deploymentgate.core.commands import Verb
 from deploymentgate.models import Phase, Trigger
 
 STABLE = rev("chat:1")
@@ -150,11 +150,3 @@ def test_promote_refused_while_a_gated_probe_fails() -> None:
     assert sim.status.phase is Phase.PROGRESSING
     assert sim.events[-1].reason == "CommandIgnored"
     assert "health probe failing (503)" in sim.events[-1].message
-
-
-def test_pending_request_is_seen_from_the_raw_object() -> None:
-    key = Verb.PROMOTE_FULL.annotation
-    assert pending_commands({key: "a/b"}, {})
-    assert not pending_commands({key: "a/b"}, {"commands": {"promoteFull": "a/b"}})
-    assert not pending_commands({"other": "x"}, {})
-    assert not pending_commands(None, None)

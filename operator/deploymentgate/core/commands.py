@@ -26,7 +26,7 @@ from deploymentgate.core.actions import Reason
 from deploymentgate.core.phases import enter_promoting, enter_step, start_rollout
 from deploymentgate.core.run import Run
 from deploymentgate.core.verification import failing_now
-from deploymentgate.models import API_GROUP, CommandsHandled, Phase, Trigger
+from deploymentgate.models import API_GROUP, Phase, Trigger
 
 
 class Verb(StrEnum):
@@ -83,17 +83,6 @@ def commands_of(annotations: Mapping[str, object] | None) -> dict[str, str]:
         if key in ANNOTATIONS and isinstance(value, str):
             out[key] = value[: VALUE_MAX + 1]
     return out
-
-
-def pending_commands(annotations: Mapping[str, object] | None, status: object) -> bool:
-    """Whether a request annotation holds a value `status.commands` has not recorded."""
-    raw = status.get("commands") if isinstance(status, Mapping) else None
-    handled = raw if isinstance(raw, Mapping) else {}
-    for key, value in commands_of(annotations).items():
-        verb = ANNOTATIONS[key]
-        if handled.get(verb.status_key) != value:
-            return True
-    return False
 
 
 def apply_commands(run: Run) -> None:
@@ -210,12 +199,3 @@ _ACT = {
     Verb.PROMOTE: _promote,
     Verb.PROMOTE_FULL: _promote,
 }
-
-__all__ = [
-    "ANNOTATIONS",
-    "CommandsHandled",
-    "Verb",
-    "apply_commands",
-    "commands_of",
-    "pending_commands",
-]

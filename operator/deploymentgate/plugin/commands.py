@@ -14,11 +14,12 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from deploymentgate.core import commands
 from deploymentgate.core.commands import Verb
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.plugin.session import PluginError, Session, as_dict, refusal
 
-ACTIVE = ("Verifying", "AwaitingApproval", "Progressing", "Promoting")
+ACTIVE = tuple(phase.value for phase in commands.ACTIVE)  # the core's rule, as text
 # What each verb needs of the gate, and what to say otherwise (the operator
 # checks the same, this only saves a pointless write).
 _NEEDS: dict[Verb, tuple[tuple[str, ...], str]] = {
