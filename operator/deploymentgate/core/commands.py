@@ -25,7 +25,7 @@ from enum import StrEnum
 from deploymentgate.core.actions import Reason
 from deploymentgate.core.phases import enter_promoting, enter_step, start_rollout
 from deploymentgate.core.run import Run
-from deploymentgate.core.verification import failing_now
+from deploymentgate.core.verification import failing_now, roll_back
 from deploymentgate.models import API_GROUP, Phase, Trigger
 
 
@@ -124,22 +124,7 @@ def _abort(run: Run, command: Command) -> None:
     if st.phase not in ACTIVE and not (st.phase is Phase.BLOCKED and st.frozen):
         _ignored(run, command.verb, f"revision {st.revision} is {st.phase}, not in progress")
         return
-    reason = "aborted on request (kubectl gate abort)"
-    message = (
-        f"revision {st.revision} rolled back: {reason};"
-        f" all traffic back on stable revision {st.stable_revision}"
-    )
-    run.set(
-        rollback_reason=reason,
-        rollback_trigger=Trigger.ABORTED,
-        frozen=False,
-        canary_weight=0,
-        step=None,
-        step_since=None,
-        step_ready_since=None,
-    )
-    run.transition(Phase.ROLLED_BACK, Reason.ABORTED, message)
-    run.event(Reason.ROLLED_BACK, message, warning=True)
+    roll_back(run, "aborted on request (kubectl gate abort)", Trigger.ABORTED, Reason.ABORTED)
 
 
 def _retry(run: Run, command: Command) -> None:

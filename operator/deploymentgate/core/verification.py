@@ -122,19 +122,27 @@ def reject(run: Run, fire: Fired) -> None:
         run.transition(Phase.BLOCKED, Reason.FROZEN, message)
         run.event(Reason.FROZEN, message, warning=True)
         return
+    roll_back(run, reason, fire.trigger)
+
+
+def roll_back(run: Run, reason: str, trigger: Trigger, cause: Reason = Reason.ROLLED_BACK) -> None:
+    """The revision under test leaves at once; all traffic back on the stable one
+    (also out of a freeze: `cause` Aborted is a person's call)."""
+    st = run.status
     message = (
         f"revision {st.revision} rolled back: {reason};"
         f" all traffic back on stable revision {st.stable_revision}"
     )
     run.set(
         rollback_reason=reason,
-        rollback_trigger=fire.trigger,
+        rollback_trigger=trigger,
+        frozen=False,
         canary_weight=0,
         step=None,
         step_since=None,
         step_ready_since=None,
     )
-    run.transition(Phase.ROLLED_BACK, Reason.ROLLED_BACK, message)
+    run.transition(Phase.ROLLED_BACK, cause, message)
     run.event(Reason.ROLLED_BACK, message, warning=True)
 
 
