@@ -161,6 +161,7 @@ def labelled_pods(world: GateWorld, app: str) -> list[dict[str, Any]]:
 # ------------------------------------------------------------ the rendered policy
 
 
+@pytest.mark.cluster  # renders with the built helm
 def test_the_chart_renders_the_policy_for_its_release_service_account() -> None:
     """Pure: what helm renders is this module's policy, with the release's
     ServiceAccount and the controllers allowed; the value turns it off."""

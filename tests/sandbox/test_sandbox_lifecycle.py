@@ -40,6 +40,7 @@ def test_missing_tools_are_reported_with_how_to_build_them(
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.cluster  # starts a sandbox of its own from the built tools
 def test_cli_up_status_down_round_trip(tmp_path: Path) -> None:
     env = {**os.environ, "DEPLOYMENTGATE_SANDBOX_DIR": str(tmp_path / "sbx")}
     up = _cli("up", env=env)
@@ -84,6 +85,7 @@ def test_cli_up_status_down_round_trip(tmp_path: Path) -> None:
     assert _cli("status", env=env).returncode == 1
 
 
+@pytest.mark.cluster  # starts a sandbox of its own from the built tools
 def test_sandbox_dies_with_its_parent_and_cleans_up(tmp_path: Path) -> None:
     """The owner killed with SIGKILL (no finalizer runs): the supervisor still cleans up."""
     script = textwrap.dedent(
@@ -122,6 +124,7 @@ def test_sandbox_dies_with_its_parent_and_cleans_up(tmp_path: Path) -> None:
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.cluster  # starts a sandbox of its own from the built tools
 def test_every_child_dies_with_a_killed_supervisor() -> None:
     """SIGKILL leaves the supervisor no chance to clean up: the kernel's death signal must."""
     sandbox = Sandbox.start()
