@@ -12,16 +12,18 @@ by any test (found by an environment marker every child inherits) may survive.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from deploymentgate.sandbox import Sandbox
+from deploymentgate.sandbox import Sandbox, SandboxApiError
 from deploymentgate.sandbox.processes import kill_processes, wait_processes_gone
 
 SESSION_ENV = "DEPLOYMENTGATE_TEST_SESSION"
+GATES = "rollout.deploymentgate.dev/v1alpha1"
 CLUSTER_FIXTURES = frozenset({"cluster", "namespace"})
 
 
@@ -61,12 +63,32 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def namespace(cluster: Sandbox) -> Iterator[str]:
-    """A fresh namespace whose default ServiceAccount exists; deleted (not awaited) after."""
+    """A fresh namespace whose default ServiceAccount exists; deleted (not awaited) after.
+
+    The test's operators are gone by then, so nobody would ever lift the
+    finalizers of its gates: they are lifted here. A gate left mid-rollout by a
+    failed test must not be adopted by a later test's all-namespaces operator.
+    """
     name = cluster.create_namespace()
     try:
         yield name
     finally:
         cluster.delete_namespace(name)
+        release_gates(cluster, name)
+
+
+def release_gates(cluster: Sandbox, namespace: str) -> None:
+    path = f"/apis/{GATES}/namespaces/{namespace}/deploymentgates"
+    with contextlib.suppress(SandboxApiError):
+        for gate in cluster.request("GET", path)["items"]:
+            if gate["metadata"].get("finalizers"):
+                with contextlib.suppress(SandboxApiError):
+                    cluster.request(
+                        "PATCH",
+                        f"{path}/{gate['metadata']['name']}",
+                        json={"metadata": {"finalizers": None}},
+                        content_type="application/merge-patch+json",
+                    )
 
 
 @pytest.hookimpl(trylast=True)

@@ -240,7 +240,13 @@ def test_good_revision_steps_1_10_50_percent_by_weight_then_is_promoted(
         promoted = route(world)
         assert unmanaged(promoted) == unmanaged(json.loads(written))
         assert versions(http, url, 100) == Counter(v2=100)
-        assert world.serving_versions() == {"v2": REPLICAS}
+        # The old serving Deployment goes once its pods have drained.
+        wait_until(
+            lambda: world.serving_versions() == {"v2": REPLICAS},
+            30,
+            describe=world.diagnostics,
+            what="only v2 serving",
+        )
     print(f"v2 share through the gateway per step: {shares}")
     hand_back_exactly(world, written)
 
