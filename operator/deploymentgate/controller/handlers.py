@@ -34,7 +34,7 @@ from deploymentgate.controller.world import World
 from deploymentgate.core.inputs import ObservedSignOff
 from deploymentgate.core.requires import index_entry
 from deploymentgate.k8s.api import ApiError, Conflict, NotOwned
-from deploymentgate.k8s.builders import GATE_LABEL, controller_uid
+from deploymentgate.k8s.builders import GATE_LABEL, ROLE_LABEL, ROLE_SMOKE, controller_uid
 from deploymentgate.models import API_GROUP, API_VERSION, APPROVAL_PLURAL, KIND, PLURAL, Phase
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     # The pods index keeps only pods that carry a gate's label: the API server
     # filters, so the cluster's other pods are never sent to the operator.
     settings.watching.label_selectors["v1", "pods"] = GATE_LABEL
+    # Likewise only the gates' smoke-test Jobs, not every Job of the cluster.
+    settings.watching.label_selectors["batch", "jobs"] = f"{GATE_LABEL},{ROLE_LABEL}={ROLE_SMOKE}"
     # The first listing comes in pages (10,000 gates: 20,000 Deployments at once).
     settings.watching.chunk_size = 500
     settings.watching.server_timeout = 300
