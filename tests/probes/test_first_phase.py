@@ -20,23 +20,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 
 from deploymentgate.models import StartupProbe
 from deploymentgate.observations import ProbeObservation
 from deploymentgate.probes import run_startup_probe
+from deploymentgate.sandbox.ports import free_port
 
 TRIALS = 20
 PARALLEL = 2
 ENV = {"CHAT_PHASE_SECONDS": "0.3", "CHAT_PHASE_RECORD": "0"}  # polling alone
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def trial(
