@@ -24,6 +24,8 @@ from rollout_helpers import (
     wait_until,
 )
 
+from deploymentgate.k8s.builders import smoke_name
+from deploymentgate.k8s.revision import template_revision
 from deploymentgate.testing.smoke import smoke_template
 
 REPLICAS = 2
@@ -137,3 +139,60 @@ def test_a_passing_smoke_job_lets_the_revision_through_and_a_failing_one_rolls_i
     # No Job left behind, nor its pods.
     wait_until(lambda: jobs(world) == [], 20, describe=world.diagnostics, what="no Job")
     wait_until(lambda: smoke_pods(world) == [], 30, describe=world.diagnostics, what="no pod")
+
+
+def test_a_job_of_someone_else_at_the_smoke_tests_name_is_named_and_never_touched(
+    world: GateWorld, start_operator: StartOperator
+) -> None:
+    world.apply(
+        chat_deployment(version="v1", replicas=REPLICAS), chat_service(), gate(smoke_spec())
+    )
+    first = start_operator(world.namespace)
+    world.wait_phase("Idle", timeout=60)
+    first.stop()
+
+    # While the operator is down, v2 is shipped and someone else's Job (no labels,
+    # no owner) takes the name the operator would give v2's smoke test.
+    world.set_version("v2")
+    target = world.deployment("chat")
+    assert target is not None
+    taken = smoke_name("chat", template_revision(target["spec"]["template"]))
+    world.apply(foreign_job(taken))
+    start_operator(world.namespace)
+
+    def conflicts() -> list[dict[str, str]]:
+        return [
+            e
+            for e in world.events()
+            if e["type"] == "Warning" and e["reason"] == "NameConflict" and taken in e["message"]
+        ]
+
+    wait_until(conflicts, 60, describe=world.diagnostics, what="a NameConflict Warning")
+    assert f"Job {taken} exists and is not owned by gate chat" in conflicts()[0]["message"]
+    status = world.status()
+    assert status["phase"] == "Verifying" and status.get("canaryWeight", 0) == 0
+    assert world.serving_versions() == {"v1": REPLICAS}  # no traffic moved
+    job = world.get(f"/apis/batch/v1/namespaces/{world.namespace}/jobs/{taken}")
+    assert not job["metadata"].get("ownerReferences") and job["spec"]["suspend"] is True
+    assert not any(k.startswith("deploymentgate.dev/") for k in job["metadata"]["labels"])
+
+    # Once its owner deletes it, the smoke test runs and v2 goes through.
+    world.kubectl("delete", "job", taken, "--wait=true")
+    world.wait_phase("Promoted", timeout=120)
+
+
+def foreign_job(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "suspend": True,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "x", "image": "busybox", "command": ["true"]}],
+                }
+            },
+        },
+    }

@@ -31,6 +31,7 @@ from deploymentgate.controller.workloads import (
     summarize_service,
 )
 from deploymentgate.controller.world import World
+from deploymentgate.core.actions import Reason
 from deploymentgate.core.inputs import ObservedSignOff
 from deploymentgate.core.requires import index_entry
 from deploymentgate.k8s.api import ApiError, Conflict, NotOwned
@@ -288,7 +289,7 @@ async def gate_loop(
             delay = tick
         except Exception as exc:  # never let one gate's trouble stop its loop
             memo.metrics.reconcile_failed(type(exc).__name__)
-            delay = max(tick, _failed(memo, backoff, "reconcile", ns, name, exc))
+            delay = max(tick, _failed(memo, backoff, "reconcile", ns, name, exc, body))
         else:
             _passed(memo, backoff, "reconcile", ns, name)
         memo.set_interest((ns, name), reconciler.interest())
@@ -302,7 +303,13 @@ async def gate_loop(
 
 
 def _failed(
-    memo: OperatorContext, backoff: Backoff, what: str, ns: str, name: str, exc: Exception
+    memo: OperatorContext,
+    backoff: Backoff,
+    what: str,
+    ns: str,
+    name: str,
+    exc: Exception,
+    body: kopf.Body | None = None,
 ) -> float:
     """Seconds until the gate's next attempt, after a failed one; logged only
     when the backoff says it is news (a streak's first failure, a new kind of
@@ -326,6 +333,14 @@ def _failed(
         args = (what, ns, name, retry.failures, describe(exc), again, retry.delay)
         if isinstance(exc, (ApiError, NotOwned)):  # the API server's answer says it all
             log.error(message, *args)
+            if isinstance(exc, NotOwned) and body is not None:
+                # A name taken by someone else that no index shows (say an
+                # unlabelled Job at the smoke test's name): told on the gate too.
+                kopf.warn(
+                    body,
+                    reason=Reason.NAME_CONFLICT.value,
+                    message=f"name conflict: {exc}; next attempt in {retry.delay:.0f}s",
+                )
         else:  # a bug: its traceback, once per streak and kind
             log.exception(message, *args)
     return retry.delay
