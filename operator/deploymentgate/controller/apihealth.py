@@ -2,8 +2,9 @@
 
 When a pass fails because the API server cannot be reached, every other
 gate's pass fails the same way, so the operator says so once (not once per
-gate), then asks the API server alone whether it is ready again, every few
-seconds, and wakes every gate that waited as soon as it is: rollouts resume
+gate, and only when its first readiness check fails too: one request that
+timed out on a busy API server is not an outage), then asks the API server
+alone whether it is ready again, every few seconds, and wakes every gate that waited as soon as it is: rollouts resume
 within seconds of its return, not at the end of each gate's backoff.
 
 kopf's watches say the same thing with a line per failed request attempt (a
@@ -93,6 +94,11 @@ class ApiHealth:
         self._poller: asyncio.Task[None] | None = None
         self.outages = 0
         self.kopf_lines_left_out = 0  # by KopfRetryFilter, during the current outage
+        # Said only once the first readiness check fails too: a request that timed
+        # out while the API server was busy (10,000 gates adopted at once) is a
+        # blip, over before anyone could act on a line about it.
+        self._announced = False
+        self._first_error = ""
 
     @property
     def reachable(self) -> bool:
@@ -107,14 +113,10 @@ class ApiHealth:
             return
         self._down_since = self._clock()
         self._answering_since = None
+        self._first_error = error if isinstance(error, str) else describe(error)
+        self._announced = False
         self.outages += 1
         self.kopf_lines_left_out = 0
-        log.warning(
-            "API server unreachable (%s): gates wait for it with backoff; readiness is"
-            " checked every %.0fs at most and every gate resumes once it answers",
-            error if isinstance(error, str) else describe(error),
-            self._poll_cap,
-        )
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll(), name="api-readiness"
@@ -139,18 +141,37 @@ class ApiHealth:
         if self._down_since is not None:
             self._back()
 
+    def _announce(self) -> None:
+        if self._announced:
+            return
+        self._announced = True
+        log.warning(
+            "API server unreachable (%s): gates wait for it with backoff; readiness is"
+            " checked every %.0fs at most and every gate resumes once it answers",
+            self._first_error,
+            self._poll_cap,
+        )
+
     def _back(self) -> None:
         assert self._down_since is not None
         seconds = self._clock() - self._down_since
         waiting, self._waiting = self._waiting, set()
         self._down_since = self._answering_since = None
-        log.warning(
-            "API server answers again after %.0fs without it; %d gates resume"
-            " (%d retry lines of kopf's left out)",
-            seconds,
-            len(waiting),
-            self.kopf_lines_left_out,
-        )
+        if self._announced:
+            log.warning(
+                "API server answers again after %.0fs without it; %d gates resume"
+                " (%d retry lines of kopf's left out)",
+                seconds,
+                len(waiting),
+                self.kopf_lines_left_out,
+            )
+        else:
+            log.debug(
+                "API server blip (%s): answered again after %.1fs; %d gates resume",
+                self._first_error,
+                seconds,
+                len(waiting),
+            )
         for gate in sorted(waiting):
             self._wake(*gate)
 
@@ -165,6 +186,7 @@ class ApiHealth:
                 await self._ready()
             except Exception as exc:  # still down, or not ready yet
                 log.debug("API server not ready yet: %s", describe(exc))
+                self._announce()
                 continue
             if self._down_since is not None:
                 self._back()
