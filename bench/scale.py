@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "deploy" / "crds" / "deploymentgates.rollout.deploymentgate.dev.yaml"
 GATES_PATH = "/apis/rollout.deploymentgate.dev/v1alpha1"
 PER_NAMESPACE = 500
+SETTLED = ("Idle", "Promoted")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -253,10 +254,12 @@ def measure(
         pids = [op.proc.pid for op in operators if op.proc is not None]
         began = time.monotonic()
         poll = max(2.0, n / 2000)  # a list of 10,000 gates is not free either
-        # Adopted: every gate Idle, and every gate had a pass of these operators.
+        # Adopted: every gate settled (Idle, or Promoted after an earlier turn's
+        # rollout), and every gate had a pass of these operators.
         while True:
             counts = phases(cluster)
-            if counts.get("Idle", 0) >= n and reconciles(operators) >= n:
+            settled = sum(counts.get(phase, 0) for phase in SETTLED)
+            if settled >= n and reconciles(operators) >= n:
                 break
             if time.monotonic() - began > adopt_timeout:
                 print(f"  not all adopted within {adopt_timeout:.0f}s: {counts}")
@@ -267,7 +270,7 @@ def measure(
         peak = sum(rss_mib(pid, "VmHWM") for pid in pids)
         cpu = sum(cpu_seconds(pid) for pid in pids)
         print(
-            f"    all {n} gates Idle after {adopted:.0f}s ({cpu:.0f} s of operator CPU),"
+            f"    all {n} gates settled after {adopted:.0f}s ({cpu:.0f} s of operator CPU),"
             f" peak RSS {peak:.0f} MiB ({load()})"
         )
         time.sleep(5.0)
