@@ -4,8 +4,9 @@ When a pass fails because the API server cannot be reached, every other
 gate's pass fails the same way, so the operator says so once (not once per
 gate, and only when its first readiness check fails too: one request that
 timed out on a busy API server is not an outage), then asks the API server
-alone whether it is ready again, every few seconds, and wakes every gate that waited as soon as it is: rollouts resume
-within seconds of its return, not at the end of each gate's backoff.
+alone whether it is ready again, every few seconds, and wakes every gate
+that waited as soon as it is: rollouts resume within seconds of its return,
+not at the end of each gate's backoff.
 
 kopf's watches say the same thing with a line per failed request attempt (a
 dozen streams, each retrying every few seconds); `KopfRetryFilter` leaves

@@ -51,15 +51,17 @@ async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
     from deploymentgate.controller import handlers, kopf_patches
     from deploymentgate.controller.apihealth import KopfRetryFilter
     from deploymentgate.controller.context import OperatorContext
+    from deploymentgate.controller.kopf_chatter import KopfSuccessFilter
     from deploymentgate.controller.memory import trim_forever
 
     kopf_patches.apply()
     context = await OperatorContext.create(options, metrics)
     # While the API server is gone, kopf's retries are one line of ours, not dozens a minute.
-    quiet = KopfRetryFilter(context.api_health)
+    quiet = (KopfRetryFilter(context.api_health), KopfSuccessFilter())
     root_handlers = logging.getLogger().handlers
     for handler in root_handlers:
-        handler.addFilter(quiet)
+        for chatter in quiet:
+            handler.addFilter(chatter)
     trimmer = asyncio.create_task(trim_forever(), name="malloc-trim")
     try:
         await kopf.operator(
@@ -76,5 +78,6 @@ async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
         trimmer.cancel()
         await context.close()
         for handler in root_handlers:
-            handler.removeFilter(quiet)
+            for chatter in quiet:
+                handler.removeFilter(chatter)
     return 0
