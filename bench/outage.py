@@ -36,15 +36,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scale import (  # a sibling script, not a package
-    CRD,
     GATES_PATH,
-    PER_NAMESPACE,
     cpu_seconds,
-    deployment,
-    gate,
+    create_idle,
+    idle_names,
+    install_crd,
     rss_mib,
     run_all,
-    service,
 )
 
 from deploymentgate.testing import manifests
@@ -105,25 +103,9 @@ def bench(n: int, rollouts: int, outage: float, tick: float) -> dict[str, float]
     from deploymentgate.testing import OperatorProcess
 
     with Sandbox.start(nodes=1) as cluster:
-        cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-        cluster.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/deploymentgates.rollout.deploymentgate.dev",
-        )
-        namespaces = [cluster.create_namespace() for _ in range((n - 1) // PER_NAMESPACE + 1)]
-        idle = [(namespaces[i // PER_NAMESPACE], f"app{i}") for i in range(n)]
+        install_crd(cluster)
+        namespaces, idle = idle_names(cluster, n)
         moving = [(cluster.create_namespace(), "chat") for _ in range(rollouts)]
-
-        def create_idle(ns: str, name: str) -> None:
-            cluster.request(
-                "POST", f"/apis/apps/v1/namespaces/{ns}/deployments", json=deployment(name)
-            )
-            cluster.request("POST", f"/api/v1/namespaces/{ns}/services", json=service(name))
-            cluster.request(
-                "POST", f"{GATES_PATH}/namespaces/{ns}/deploymentgates", json=gate(name)
-            )
 
         def create_moving(ns: str, name: str) -> None:
             spec = manifests.fast_gate_spec(name, steps=STEPS, step_duration="20s")
@@ -143,7 +125,7 @@ def bench(n: int, rollouts: int, outage: float, tick: float) -> dict[str, float]
             )
 
         began = time.monotonic()
-        run_all(lambda ns=ns, name=name: create_idle(ns, name) for ns, name in idle)
+        run_all(lambda ns=ns, name=name: create_idle(cluster, ns, name) for ns, name in idle)
         run_all(lambda ns=ns, name=name: create_moving(ns, name) for ns, name in moving)
         print(f"  created {n} idle and {rollouts} moving gates in {time.monotonic() - began:.0f}s")
         log_path = Path(tempfile.mkdtemp(prefix="dg-outage-")) / "operator.log"

@@ -98,6 +98,29 @@ def gate(name: str) -> dict[str, Any]:
     }
 
 
+def install_crd(cluster: Any) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(CRD))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/deploymentgates.rollout.deploymentgate.dev",
+    )
+
+
+def idle_names(cluster: Any, n: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Namespaces of PER_NAMESPACE gates, and (namespace, name) of each of n idle gates."""
+    namespaces = [cluster.create_namespace() for _ in range((n - 1) // PER_NAMESPACE + 1)]
+    return namespaces, [(namespaces[i // PER_NAMESPACE], f"app{i}") for i in range(n)]
+
+
+def create_idle(cluster: Any, ns: str, name: str) -> None:
+    """A Deployment at 0 replicas, its Service, and a gate on them."""
+    cluster.request("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", json=deployment(name))
+    cluster.request("POST", f"/api/v1/namespaces/{ns}/services", json=service(name))
+    cluster.request("POST", f"{GATES_PATH}/namespaces/{ns}/deploymentgates", json=gate(name))
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -181,27 +204,10 @@ def bench(
     from deploymentgate.sandbox import Sandbox
 
     with Sandbox.start(nodes=1) as cluster:
-        cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-        cluster.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/deploymentgates.rollout.deploymentgate.dev",
-        )
-        namespaces = [cluster.create_namespace() for _ in range((n - 1) // PER_NAMESPACE + 1)]
-        names = [(namespaces[i // PER_NAMESPACE], f"app{i}") for i in range(n)]
+        install_crd(cluster)
+        namespaces, names = idle_names(cluster, n)
         began = time.monotonic()
-
-        def create(ns: str, name: str) -> None:
-            cluster.request(
-                "POST", f"/apis/apps/v1/namespaces/{ns}/deployments", json=deployment(name)
-            )
-            cluster.request("POST", f"/api/v1/namespaces/{ns}/services", json=service(name))
-            cluster.request(
-                "POST", f"{GATES_PATH}/namespaces/{ns}/deploymentgates", json=gate(name)
-            )
-
-        run_all(lambda ns=ns, name=name: create(ns, name) for ns, name in names)
+        run_all(lambda ns=ns, name=name: create_idle(cluster, ns, name) for ns, name in names)
         print(
             f"  created {n} Deployments, Services and gates in {time.monotonic() - began:.0f}s"
             f" ({load()})"
