@@ -18,7 +18,9 @@ and starts two, each watching half of the namespaces), and prints:
 
 CPU is read from /proc (utime + stime of the operator process), RSS and peak
 RSS (VmHWM) from /proc/<pid>/status, passes from the operator's
-deploymentgate_reconciles_total, writes from the gates' resourceVersions.
+deploymentgate_reconciles_total (and what caused them, from
+deploymentgate_reconcile_causes_total), writes from the gates' and the
+Deployments' resourceVersions.
 Runs for minutes; it is a measurement, not a test.
 """
 
@@ -147,6 +149,34 @@ def reconciles(operators: list[Any]) -> float:
             if line.startswith("deploymentgate_reconciles_total "):
                 total += float(line.split()[1])
     return total
+
+
+def causes(operators: list[Any]) -> dict[str, float]:
+    """Reconcile passes so far by what started them, summed over the operators."""
+    total: dict[str, float] = {}
+    prefix = 'deploymentgate_reconcile_causes_total{cause="'
+    for operator in operators:
+        for line in httpx.get(operator.metrics_url, timeout=10).text.splitlines():
+            if line.startswith(prefix):
+                cause, value = line[len(prefix) :].split('"}')
+                total[cause] = total.get(cause, 0.0) + float(value)
+    return total
+
+
+def since(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    """What grew between two readings of `causes`, largest first."""
+    grew = {k: round(v - before.get(k, 0.0)) for k, v in after.items()}
+    return dict(sorted(((k, v) for k, v in grew.items() if v), key=lambda kv: -kv[1]))
+
+
+def deployment_versions(cluster: Any) -> dict[tuple[str, str], str]:
+    """Every Deployment's resourceVersion: the cluster's own controllers may
+    still be writing them (and waking gates) after the gates settled."""
+    items = cluster.request("GET", "/apis/apps/v1/deployments")["items"]
+    return {
+        (i["metadata"]["namespace"], i["metadata"]["name"]): i["metadata"]["resourceVersion"]
+        for i in items
+    }
 
 
 def versions(cluster: Any) -> dict[tuple[str, str], str]:
@@ -281,15 +311,19 @@ def measure(
         )
         time.sleep(5.0)
         before, passes = versions(cluster), reconciles(operators)
+        deployments, by_cause = deployment_versions(cluster), causes(operators)
         idle = measure_all(pids, idle_seconds)
         idle_passes = (reconciles(operators) - passes) / idle_seconds
         writes = sum(1 for k, v in versions(cluster).items() if before.get(k) != v)
+        moved = sum(1 for k, v in deployment_versions(cluster).items() if deployments.get(k) != v)
         for i, (cores, mib) in enumerate(idle):
             print(
                 f"    operator {i} idle for {idle_seconds:.0f}s: {cores:.3f} cores,"
                 f" {mib:.0f} MiB ({load()})"
             )
         print(f"    idle: {idle_passes:.2f} reconcile passes/s, {writes} gates written")
+        print(f"    idle passes by cause: {since(by_cause, causes(operators)) or 'none'}")
+        print(f"    Deployments written meanwhile (by anyone): {moved}")
         run_all(lambda ns=ns, name=name: ship(cluster, ns, name, version) for ns, name in moving)
         busy = measure_all(pids, idle_seconds)
         print(

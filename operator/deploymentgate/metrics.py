@@ -77,6 +77,15 @@ class GateMetrics:
             "Reconcile passes that ran to the end.",
             registry=r,
         )
+        self.reconcile_causes = Counter(
+            f"{PREFIX}_reconcile_causes",
+            "Reconcile passes by what started them: a change an index saw (deployment,"
+            " owned-deployment, service, pods, job, gate, required-gate, approval, claim),"
+            " the API server back (apiserver), or a timer (start, tick, after-write,"
+            " requeue, retry, unwatched-tick, resync).",
+            ["cause"],
+            registry=r,
+        )
         self.reconcile_errors = Counter(
             f"{PREFIX}_reconcile_errors",
             "Reconcile passes that failed, by kind of error.",
@@ -122,8 +131,9 @@ class GateMetrics:
     def notification(self, webhook_type: str, result: str) -> None:
         self.notifications.labels(webhook_type, result).inc()
 
-    def reconciled(self) -> None:
+    def reconciled(self, cause: str = "other") -> None:
         self.reconciles.inc()
+        self.reconcile_causes.labels(cause).inc()
         self.last_reconcile.set(time.time())
 
     def reconcile_failed(self, kind: str) -> None:

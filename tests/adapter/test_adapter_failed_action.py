@@ -9,12 +9,10 @@ import pytest
 
 from deploymentgate.controller import reconcile
 from deploymentgate.controller.reconcile import GateReconciler
-from deploymentgate.controller.workloads import summarize_deployment, summarize_service
 from deploymentgate.controller.world import World
 from deploymentgate.core import RecordEvent
 from deploymentgate.k8s.api import ApiError, KubeApi
 from deploymentgate.metrics import GateMetrics
-from deploymentgate.testing import manifests
 
 NS = "shop"
 
@@ -36,24 +34,11 @@ class FailingCreates:
 
 
 async def test_events_and_metrics_of_a_pass_survive_a_failed_action(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, adopting: tuple[dict[str, Any], World]
 ) -> None:
     posted: list[RecordEvent] = []
     monkeypatch.setattr(reconcile, "_post_event", lambda gate, event: posted.append(event))
-    team = manifests.chat_deployment("chat", replicas=2)
-    team["metadata"].update(namespace=NS, uid="uid-team", generation=1)
-    team["status"] = {"observedGeneration": 1, "readyReplicas": 2}
-    service = manifests.chat_service("chat")
-    service["metadata"]["namespace"] = NS
-    deployment, svc = summarize_deployment(team), summarize_service(service)
-    world = World(deployments={(NS, "chat"): [deployment]}, services={(NS, "chat"): [svc]})
-    gate = {
-        "apiVersion": "rollout.deploymentgate.dev/v1alpha1",
-        "kind": "DeploymentGate",
-        "metadata": {"name": "chat", "namespace": NS, "uid": "uid-gate", "resourceVersion": "1"},
-        "spec": manifests.fast_gate_spec("chat"),
-        "status": {},
-    }
+    gate, world = adopting
     api, metrics = FailingCreates(), GateMetrics()
     reconciler = GateReconciler(NS, "chat", cast(KubeApi, api), metrics)
 

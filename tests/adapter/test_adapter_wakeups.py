@@ -35,3 +35,22 @@ async def test_wake_interested_reaches_only_the_gates_that_looked() -> None:
     ctx.set_interest(a, ())
     ctx.set_interest(b, ())
     assert ctx.interested == {} and ctx.interests == {}
+
+
+async def test_a_woken_gate_says_what_woke_it_first_and_only_once() -> None:
+    ctx = context()
+    gate = ("shop", "chat")
+    event = ctx.wakeups.setdefault(gate, asyncio.Event())
+    ctx.set_interest(gate, [("service", "shop", "chat")])
+
+    ctx.wake_interested("service", "shop", "chat")
+    ctx.wake(*gate, "approval")  # while still set: the first cause stands
+    assert event.is_set()
+    assert ctx.cause_of_wake(gate) == "service"
+    assert ctx.cause_of_wake(gate) == "other"  # said once
+
+    event.clear()
+    ctx.wake_interested("service", "shop", "chat", cause="claim")
+    assert ctx.cause_of_wake(gate) == "claim"
+    ctx.wake(*("shop", "nobody"), "gate")  # a gate with no loop: nothing recorded
+    assert ctx.woken_by == {}

@@ -26,12 +26,17 @@ from rollout_helpers import (
 from deploymentgate.testing import OperatorProcess
 
 RECONCILES = "deploymentgate_reconciles_total"
+CAUSES = "deploymentgate_reconcile_causes_total"
 QUIET = 12.0  # longer than the old 10 s idle tick: it would have ticked at least once
 WOKEN_WITHIN = 1.5  # seconds from a change to the first pass it causes
 
 
 def reconciles(operator: OperatorProcess) -> float:
     return metric_value(httpx.get(operator.metrics_url, timeout=5).text, RECONCILES)
+
+
+def passes_caused_by(operator: OperatorProcess, cause: str) -> float:
+    return metric_value(httpx.get(operator.metrics_url, timeout=5).text, CAUSES, cause=cause)
 
 
 def settled(operator: OperatorProcess, quiet: float = 2.0, timeout: float = 30.0) -> float:
@@ -64,6 +69,8 @@ def test_idle_gate_runs_no_pass_until_its_deployment_or_spec_changes(
     world.wait_phase("Idle", 60)
     count = settled(operator)
     version = world.gate()["metadata"]["resourceVersion"]
+    by_gate = passes_caused_by(operator, "gate")
+    by_deployment = passes_caused_by(operator, "deployment")
 
     time.sleep(QUIET)
     assert reconciles(operator) == count, f"an Idle gate reconciled within {QUIET:.0f}s"
@@ -75,6 +82,7 @@ def test_idle_gate_runs_no_pass_until_its_deployment_or_spec_changes(
     generation = world.gate()["metadata"]["generation"]
     woken = seconds_until_pass(operator, count)
     assert woken < WOKEN_WITHIN, f"a spec change took {woken:.1f}s to wake the gate"
+    assert passes_caused_by(operator, "gate") > by_gate, "the pass was not counted as the gate's"
     wait_until(
         lambda: world.status().get("observedGeneration") == generation,
         5,
@@ -87,4 +95,5 @@ def test_idle_gate_runs_no_pass_until_its_deployment_or_spec_changes(
     world.set_version("v2")
     woken = seconds_until_pass(operator, count)
     assert woken < WOKEN_WITHIN, f"a new template took {woken:.1f}s to wake the gate"
+    assert passes_caused_by(operator, "deployment") > by_deployment
     world.wait_phase("Verifying", 10, allowed=["Idle"])

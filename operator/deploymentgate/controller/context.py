@@ -28,6 +28,9 @@ class OperatorContext:
     notifier: Notifier | None = None
     reconcilers: dict[tuple[str, str], GateReconciler] = field(default_factory=dict)
     wakeups: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+    # Why each woken gate was woken (the first cause since its last pass): the
+    # metric of passes by cause says what keeps an operator busy.
+    woken_by: dict[tuple[str, str], str] = field(default_factory=dict)
     # (kind, namespace, name) of an object -> the gates (namespace, name) it may concern.
     interested: dict[tuple[str, str, str], set[tuple[str, str]]] = field(default_factory=dict)
     interests: dict[tuple[str, str], frozenset[tuple[str, str, str]]] = field(default_factory=dict)
@@ -35,7 +38,9 @@ class OperatorContext:
     api_health: ApiHealth = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api_health = ApiHealth(lambda: self.api.ready(), self.wake)
+        self.api_health = ApiHealth(
+            lambda: self.api.ready(), lambda ns, name: self.wake(ns, name, "apiserver")
+        )
 
     # Reconcile passes in flight at once, over all gates. Without a bound, 10,000
     # gates adopted together hold 10,000 passes' worth of bodies and requests in
@@ -57,21 +62,34 @@ class OperatorContext:
         notifier = Notifier(sender, webhooks)
         return cls(options=options, metrics=metrics, api=api, notifier=notifier)
 
-    def wake(self, namespace: str, name: str) -> None:
-        """Something this gate cares about changed: run its loop now."""
-        event = self.wakeups.get((namespace, name))
+    def wake(self, namespace: str, name: str, cause: str) -> None:
+        """Something this gate cares about changed (`cause`): run its loop now."""
+        key = (namespace, name)
+        event = self.wakeups.get(key)
         if event is not None:
+            if not event.is_set():
+                self.woken_by[key] = cause
             event.set()
 
+    def cause_of_wake(self, gate: tuple[str, str]) -> str:
+        """Why `gate` was woken since its last pass (said once)."""
+        return self.woken_by.pop(gate, "other")
+
     def wake_interested(
-        self, kind: str, namespace: str, name: str, *, besides: tuple[str, str] | None = None
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        *,
+        besides: tuple[str, str] | None = None,
+        cause: str | None = None,
     ) -> None:
         """Wake the gates that looked at this object in their last pass (a
         lookup by key: one event costs the same with 10 gates or 10,000),
         except the gate `besides` (the one whose own change this is)."""
         for gate in self.interested.get((kind, namespace, name), ()):
             if gate != besides:
-                self.wake(*gate)
+                self.wake(*gate, cause or kind)
 
     def set_interest(self, gate: tuple[str, str], keys: Iterable[tuple[str, str, str]]) -> None:
         """What `gate` looks at now (replacing what it looked at before)."""

@@ -114,7 +114,7 @@ async def deployments_idx(
     memo.wake_interested("deployment", ns, name)
     owner = _controller_name(body)
     if owner is not None:
-        memo.wake(ns, owner)
+        memo.wake(ns, owner, "owned-deployment")
     return {(ns, name): info}
 
 
@@ -164,7 +164,7 @@ async def jobs_idx(
     ns = namespace or ""
     owner = _controller_name(body)
     if owner is not None:
-        memo.wake(ns, owner)
+        memo.wake(ns, owner, "job")
     return {(ns, labels[GATE_LABEL]): summarize_job(body)}
 
 
@@ -184,10 +184,10 @@ async def gates_idx(
     write (a new spec, a status someone else wrote) runs its loop now; and the
     gates that require this one look again."""
     ns = namespace or ""
-    memo.wake_interested("gate", ns, name, besides=(ns, name))
+    memo.wake_interested("gate", ns, name, besides=(ns, name), cause="required-gate")
     reconciler = memo.reconcilers.get((ns, name))
-    if reconciler is None or reconciler.written_version != meta.get("resourceVersion"):
-        memo.wake(ns, name)
+    if reconciler is None or not reconciler.wrote(meta.get("resourceVersion")):
+        memo.wake(ns, name, "gate")
     return {(ns, name): index_entry(spec, status)}
 
 
@@ -200,7 +200,7 @@ async def approvals_idx(
     if found is None:
         return {}
     ns = namespace or ""
-    memo.wake(ns, found[0])
+    memo.wake(ns, found[0], "approval")
     return {(ns, found[0]): found[1]}
 
 
@@ -211,7 +211,7 @@ async def claims_idx(
     """The Deployment and Service each gate names, for "one gate per Deployment"."""
     claims = gate_claims(namespace or "", body)
     for kind, ns, claimed in claims:  # a gate came or went: the others look again
-        memo.wake_interested(kind, ns, claimed, besides=(ns, name))
+        memo.wake_interested(kind, ns, claimed, besides=(ns, name), cause="claim")
     return claims
 
 
@@ -271,31 +271,36 @@ async def gate_loop(
     wakeup = memo.wakeups.setdefault((ns, name), asyncio.Event())
     tick = memo.options.tick
     backoff = Backoff()
+    cause = "start"
     while not stopped:
         wakeup.clear()
-        delay = IDLE_TICK
+        delay, timer = IDLE_TICK, "unwatched-tick"
         try:
             sign_offs = tuple(kwargs["approvals_idx"].get((ns, name), ()))
             async with memo.passes:
                 decision = await reconciler.reconcile(body, world_of(kwargs), sign_offs=sign_offs)
-            memo.metrics.reconciled()
-            delay = _settled_delay(reconciler, tick)
+            memo.metrics.reconciled(cause)
+            delay, timer = _settled_delay(reconciler, tick)
             if decision.status.phase in ACTIVE or decision.operations:
-                delay = tick
+                delay, timer = tick, "tick"
             if decision.requeue_after is not None:
-                delay = min(delay, max(decision.requeue_after.total_seconds(), 0.05))
+                requeue = max(decision.requeue_after.total_seconds(), 0.05)
+                if requeue < delay:
+                    delay, timer = requeue, "requeue"
         except Conflict:
             memo.metrics.reconcile_failed("conflict")
-            delay = tick
+            delay, timer = tick, "retry"
         except Exception as exc:  # never let one gate's trouble stop its loop
             memo.metrics.reconcile_failed(type(exc).__name__)
             delay = max(tick, _failed(memo, backoff, "reconcile", ns, name, exc, body))
+            timer = "retry"
         else:
             _passed(memo, backoff, "reconcile", ns, name)
         memo.set_interest((ns, name), reconciler.interest())
         await _sleep(delay, wakeup, stopped)
         if stopped:
             break
+        cause = memo.cause_of_wake((ns, name)) if wakeup.is_set() else timer
     if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
         return  # the deletion handler hands traffic back with this reconciler
     await reconciler.aclose()
@@ -366,16 +371,17 @@ async def _wait(delay: float, wakeup: asyncio.Event) -> None:
         await asyncio.wait_for(wakeup.wait(), delay)
 
 
-def _settled_delay(reconciler: GateReconciler, tick: float) -> float:
-    """How long a gate with nothing in flight sleeps unless woken (see RESYNC).
+def _settled_delay(reconciler: GateReconciler, tick: float) -> tuple[float, str]:
+    """How long a gate with nothing in flight sleeps unless woken (see RESYNC),
+    and the name of that timer.
 
     A pass that wrote the status is followed by another (which may act on
     it): a gate settles only once a pass changes nothing."""
     if reconciler.wrote_status:
-        return tick
+        return tick, "after-write"
     if reconciler.reads_unwatched:
-        return IDLE_TICK
-    return RESYNC * random.uniform(0.8, 1.2)
+        return IDLE_TICK, "unwatched-tick"
+    return RESYNC * random.uniform(0.8, 1.2), "resync"
 
 
 async def _sleep(delay: float, wakeup: asyncio.Event, stopped: kopf.DaemonStopped) -> None:

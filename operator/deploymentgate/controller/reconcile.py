@@ -9,6 +9,7 @@ says what happened), then reports the error.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -56,6 +57,7 @@ from deploymentgate.notify import Notifier
 from deploymentgate.observations import SmokeJobState
 
 log = logging.getLogger(__name__)
+ECHOES_KEPT = 4  # our own status writes whose watch events are recognised
 
 Clock = Callable[[], datetime]
 Interest = tuple[str, str, str]  # ("deployment"|"service"|"pods"|"gate", namespace, name)
@@ -93,14 +95,20 @@ class GateReconciler:
         self._interest: frozenset[Interest] = frozenset()
         # What each finished smoke Job's pod said, by Job uid: read once, not every pass.
         self._outcomes: dict[str, tuple[str, str]] = {}
-        # The gate's resourceVersion after our last status write: its watch event
-        # is our own echo and wakes nobody (see handlers.gates_idx).
-        self.written_version: str | None = None
+        # The gate's resourceVersions after our last few status writes: their
+        # watch events are our own echoes and wake nobody (see handlers.gates_idx).
+        # More than the last one: on a busy operator the echo of a write can
+        # arrive after the next write, and was a pass for nothing.
+        self._written: collections.deque[str] = collections.deque(maxlen=ECHOES_KEPT)
         # True when the last pass read state that no watch reports (router
         # gatewayAPI: HTTPRoutes and EndpointSlices are read live).
         self.reads_unwatched = False
         # True when the last pass wrote the status: the next pass may act on it.
         self.wrote_status = False
+
+    def wrote(self, resource_version: str | None) -> bool:
+        """Whether this version of the gate is the result of our own status write."""
+        return resource_version is not None and resource_version in self._written
 
     def interest(self) -> frozenset[Interest]:
         """The objects whose changes should wake this gate (as of its last pass)."""
@@ -132,7 +140,9 @@ class GateReconciler:
                 written = await self.api.patch_gate_status(
                     self.namespace, self.name, gate["metadata"]["resourceVersion"], patch
                 )
-                self.written_version = (written.get("metadata") or {}).get("resourceVersion")
+                version = (written.get("metadata") or {}).get("resourceVersion")
+                if version:
+                    self._written.append(str(version))
                 self.wrote_status = True
                 break
             except Conflict:
