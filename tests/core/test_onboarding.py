@@ -13,6 +13,7 @@ from deploymentgate.core import (
     decide,
 )
 from deploymentgate.core.actions import Reason
+from deploymentgate.core.status_patch import status_patch
 from deploymentgate.models import Phase
 
 
@@ -68,6 +69,21 @@ def test_deployment_at_zero_replicas_is_adopted_without_a_serving_pod() -> None:
 
     assert sim.status.phase is Phase.IDLE and sim.status.replicas == 0
     assert sim.service.gated and sim.serving == {}
+
+
+def test_adoption_writes_the_status_twice_initializing_then_idle() -> None:
+    """Each write of 10,000 gates adopted at once queues on the API server: the
+    pass that gates the Service writes no status of its own."""
+    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 2))
+    sim.settle(T0)
+
+    written = [
+        (new.phase, new.message)
+        for old, new in zip([sim.calls[0].status, *sim.statuses], sim.statuses, strict=False)
+        if status_patch(old, new) is not None
+    ]
+    assert [phase for phase, _ in written] == [Phase.INITIALIZING, Phase.IDLE], written
+    assert sim.status.phase is Phase.IDLE and sim.service.gated and sim.target.replicas == 0
 
 
 def test_missing_service_does_not_hold_adoption_and_is_gated_once_it_exists() -> None:

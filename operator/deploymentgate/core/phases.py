@@ -151,7 +151,9 @@ def initializing(run: Run) -> None:
         )
         return
     if layout.in_effect:
-        run.say(f"{serving} ready ({n} replicas); gating Service {run.gate_spec.service}")
+        # plan._service gates the Service now; Idle follows once that is seen.
+        # The message stays ("... n/n ready"): a status write per adoption fewer,
+        # which counts when 10,000 gates adopt at once on one API server.
         return
     run.say(f"moving revision {stable} onto {serving}: {layout.summary}")
 
