@@ -199,6 +199,20 @@ def measure_all(pids: list[int], seconds: float) -> list[tuple[float, float]]:
     ]
 
 
+def quiet(operators: list[Any], still: float = 5.0, limit: float = 180.0) -> tuple[float, float]:
+    """Wait until no operator has run a pass for `still` seconds (at most
+    `limit`): (seconds waited, passes meanwhile)."""
+    start = time.monotonic()
+    first = last = reconciles(operators)
+    since_change = start
+    while time.monotonic() - since_change < still and time.monotonic() - start < limit:
+        time.sleep(0.5)
+        now = reconciles(operators)
+        if now != last:
+            last, since_change = now, time.monotonic()
+    return time.monotonic() - start, last - first
+
+
 def run_all(jobs: Iterable[Callable[[], object]], workers: int = 16) -> None:
     with ThreadPoolExecutor(workers) as pool:
         for future in [pool.submit(job) for job in jobs]:
@@ -309,11 +323,16 @@ def measure(
             f"    all {n} gates settled after {adopted:.0f}s ({cpu:.0f} s of operator CPU),"
             f" peak RSS {peak:.0f} MiB ({load()})"
         )
-        time.sleep(5.0)
-        before, passes = versions(cluster), reconciles(operators)
-        deployments, by_cause = deployment_versions(cluster), causes(operators)
+        # The last gates to settle still have a pass due (after a write, a gate
+        # looks once more before it sleeps): the idle window starts once the
+        # operators' pass counter has stood still, and reads it at its edges.
+        tail, tail_passes = quiet(operators)
+        print(f"    follow-up passes after the last gate settled: {tail_passes:.0f} in {tail:.0f}s")
+        before, deployments = versions(cluster), deployment_versions(cluster)
+        passes, by_cause = reconciles(operators), causes(operators)
         idle = measure_all(pids, idle_seconds)
         idle_passes = (reconciles(operators) - passes) / idle_seconds
+        idle_causes = since(by_cause, causes(operators))
         writes = sum(1 for k, v in versions(cluster).items() if before.get(k) != v)
         moved = sum(1 for k, v in deployment_versions(cluster).items() if deployments.get(k) != v)
         for i, (cores, mib) in enumerate(idle):
@@ -322,7 +341,7 @@ def measure(
                 f" {mib:.0f} MiB ({load()})"
             )
         print(f"    idle: {idle_passes:.2f} reconcile passes/s, {writes} gates written")
-        print(f"    idle passes by cause: {since(by_cause, causes(operators)) or 'none'}")
+        print(f"    idle passes by cause: {idle_causes or 'none'}")
         print(f"    Deployments written meanwhile (by anyone): {moved}")
         run_all(lambda ns=ns, name=name: ship(cluster, ns, name, version) for ns, name in moving)
         busy = measure_all(pids, idle_seconds)

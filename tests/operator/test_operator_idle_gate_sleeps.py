@@ -90,6 +90,11 @@ def test_idle_gate_runs_no_pass_until_its_deployment_or_spec_changes(
         what=f"observedGeneration {generation}",
     )
     count = settled(operator)
+    # kopf keeps no copy of the spec on the gate (a write per new gate and per
+    # spec change, for handlers we do not have); the finalizer stays.
+    meta = world.gate()["metadata"]
+    assert not [k for k in meta.get("annotations") or {} if "kopf" in k or "last-handled" in k]
+    assert meta.get("finalizers") == ["rollout.deploymentgate.dev/finalizer"]
 
     # Its Deployment changed: a pass within a second, and the revision is verified.
     world.set_version("v2")

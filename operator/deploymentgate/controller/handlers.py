@@ -18,6 +18,7 @@ from deploymentgate.controller.apihealth import describe, unreachable_error
 from deploymentgate.controller.backoff import Backoff, outage_wait
 from deploymentgate.controller.connections import bounded, connection_limit
 from deploymentgate.controller.context import OperatorContext
+from deploymentgate.controller.diffbase import NoDiffBase
 from deploymentgate.controller.jobs import JobInfo, is_smoke_job, summarize_job
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
 from deploymentgate.controller.reconcile import GateReconciler
@@ -60,9 +61,7 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="rollout.deploymentgate.dev"
     )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="rollout.deploymentgate.dev", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()  # see controller.diffbase
     # Our own Events say what happened; kopf's per-handler chatter would bury them.
     settings.posting.level = logging.WARNING
     # The pods index keeps only pods that carry a gate's label: the API server

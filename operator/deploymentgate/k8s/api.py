@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -98,9 +99,21 @@ def _as_dict(value: object) -> dict[str, Any]:
     return value
 
 
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
+
+
+def _session_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The client would look up proxy variables and parse ~/.netrc on every
+    request, each in a worker thread (profiled while 10,000 gates were adopted:
+    2% of the operator's time in netrc alone, plus two thread hand-offs per
+    request). Only a configured proxy needs it."""
+    return {"trust_env": any(environ.get(name) for name in PROXY_VARIABLES)}
+
+
 async def load_client(kubeconfig: str | None = None) -> kclient.ApiClient:
     """In-cluster credentials when running in a pod, else the kubeconfig."""
     configuration = kclient.Configuration()
+    configuration.client_session_kwargs = _session_options(os.environ)
     if kubeconfig is None:
         try:
             kconfig.load_incluster_config(client_configuration=configuration)
