@@ -159,6 +159,100 @@ def test_peering_object_is_the_one_the_operator_joins(render: RenderFn) -> None:
     assert "ClusterKopfPeering" not in namespaced.kinds
 
 
+SHARDS = {
+    "replicas": 2,
+    "shards": [
+        {"name": "a", "namespaces": ["team-a", "team-b"]},
+        {"name": "b", "namespaces": ["team-c"]},
+    ],
+    "serviceMonitor": {"enabled": True},
+}
+
+
+def test_shards_split_the_namespaces_over_operators_that_never_freeze_each_other(
+    render: RenderFn,
+) -> None:
+    rendered = render(SHARDS)
+    deployments = {d["metadata"]["name"]: d for d in rendered.of_kind("Deployment")}
+    assert set(deployments) == {"rel-deploymentgate-a", "rel-deploymentgate-b"}
+    served: dict[str, list[str]] = {}
+    for name, deployment in deployments.items():
+        pods = deployment["spec"]["template"]
+        (container,) = pods["spec"]["containers"]
+        args = container["args"]
+        served[name] = [a.split("=", 1)[1] for a in args if a.startswith("--namespace=")]
+        assert "--all-namespaces" not in args
+        shard = name.rsplit("-", 1)[1]
+        assert f"--peering=rel-deploymentgate-{shard}" in args  # its own: no freezing
+        # Each Deployment selects only its own shard's pods.
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["deploymentgate.dev/shard"] == shard
+        assert selector.items() <= pods["metadata"]["labels"].items()
+    assert served == {
+        "rel-deploymentgate-a": ["team-a", "team-b"],
+        "rel-deploymentgate-b": ["team-c"],
+    }
+    peerings = {
+        (p["metadata"]["namespace"], p["metadata"]["name"]) for p in rendered.of_kind("KopfPeering")
+    }
+    assert peerings == {
+        ("team-a", "rel-deploymentgate-a"),
+        ("team-b", "rel-deploymentgate-a"),
+        ("team-c", "rel-deploymentgate-b"),
+    }
+    # Namespaced permissions in the served namespaces only; a budget per shard.
+    assert {r["metadata"]["namespace"] for r in rendered.of_kind("Role")} == {
+        "team-a",
+        "team-b",
+        "team-c",
+    }
+    assert "ClusterKopfPeering" not in rendered.kinds
+    budgets = rendered.of_kind("PodDisruptionBudget")
+    assert sorted(
+        b["spec"]["selector"]["matchLabels"]["deploymentgate.dev/shard"] for b in budgets
+    ) == [
+        "a",
+        "b",
+    ]
+    # A Prometheus job per shard, so the alerts (by job) see a shard that is down.
+    (endpoint,) = rendered.one("ServiceMonitor")["spec"]["endpoints"]
+    assert {
+        "action": "replace",
+        "sourceLabels": ["__meta_kubernetes_pod_label_deploymentgate_dev_shard"],
+        "regex": "(.+)",
+        "targetLabel": "job",
+        "replacement": "deploymentgate-$1",
+    } in endpoint["relabelings"]
+
+
+@pytest.mark.parametrize(
+    ("shards", "extra", "complaint"),
+    [
+        (
+            [{"name": "a", "namespaces": ["shop", "chat"]}, {"name": "b", "namespaces": ["chat"]}],
+            {},
+            'namespace "chat" is in shards "a" and "b"',
+        ),
+        (
+            [{"name": "a", "namespaces": ["shop"]}, {"name": "a", "namespaces": ["chat"]}],
+            {},
+            'the name "a" is used twice',
+        ),
+        (
+            [{"name": "a", "namespaces": ["shop"]}],
+            {"watchNamespaces": ["chat"]},
+            "exclude each other",
+        ),
+    ],
+    ids=["namespace-in-two-shards", "same-name", "with-watchNamespaces"],
+)
+def test_chart_refuses_shards_that_would_overlap(
+    render: RenderFn, shards: list[dict[str, Any]], extra: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(HelmError, match=complaint):
+        render({"shards": shards, **extra})
+
+
 def test_without_peering_the_operator_runs_alone_and_no_peering_exists(render: RenderFn) -> None:
     rendered = render(STANDALONE)
     assert not [a for a in rendered.operator_container["args"] if a.startswith("--peering")]
@@ -339,6 +433,8 @@ def test_rbac_can_be_left_to_the_cluster_admin(render: RenderFn) -> None:
         ({"replica": 2}, "replica"),
         ({"logLevel": "verbose"}, "/logLevel"),
         ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
+        ({"shards": [{"name": "a", "namespaces": []}]}, "/shards/0/namespaces"),
+        ({"shards": [{"name": "A", "namespaces": ["x"]}]}, "/shards/0/name"),
         ({"metrics": {"port": 70000}}, "/metrics/port"),
         ({"serviceMonitor": {"jobName": "operator"}}, "/serviceMonitor/jobName"),
         ({"prometheusRule": {"thresholds": {"blockedFor": "a minute"}}}, "blockedFor"),

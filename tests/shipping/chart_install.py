@@ -78,6 +78,8 @@ class ChartInstall:
     objects: list[dict[str, Any]]
     operator_args: list[str]
     applied: list[dict[str, Any]] = field(default_factory=list)
+    # With `shards`: each shard's arguments by shard name (operator_args: the first's).
+    shard_args: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def service_account(self) -> str:
@@ -145,15 +147,18 @@ def install_chart_identity(
         *[f"crd/{crd['metadata']['name']}" for crd in crds],
     )
     identity = [o for o in objects if o["kind"] in IDENTITY_KINDS]
-    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    args = [a for a in container["args"][1:] if not a.startswith(POD_ONLY_ARGS)]
+    shard_args: dict[str, list[str]] = {}
+    for deployment in [o for o in objects if o["kind"] == "Deployment"]:
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        shard = deployment["metadata"].get("labels", {}).get("deploymentgate.dev/shard", "")
+        shard_args[shard] = [a for a in container["args"][1:] if not a.startswith(POD_ONLY_ARGS)]
     install = ChartInstall(
         cluster=cluster,
         release=release,
         namespace=namespace,
         objects=identity,
-        operator_args=args,
+        operator_args=next(iter(shard_args.values())),
+        shard_args=shard_args if values.get("shards") else {},
     )
     try:
         _apply(cluster, identity)

@@ -65,6 +65,31 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
+The operators to run, as JSON: one per shard ({name, suffix, namespaces}),
+or a single one serving watchNamespaces (suffix "", namespaces [] = all).
+*/}}
+{{- define "deploymentgate.shards" -}}
+{{- $out := list }}
+{{- if .Values.shards }}
+{{- range .Values.shards }}
+{{- $out = append $out (dict "name" .name "suffix" (printf "-%s" .name) "namespaces" .namespaces) }}
+{{- end }}
+{{- else }}
+{{- $out = append $out (dict "name" "" "suffix" "" "namespaces" .Values.watchNamespaces) }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* Every namespace served (JSON list; empty = all namespaces). */}}
+{{- define "deploymentgate.namespaces" -}}
+{{- $out := list }}
+{{- range (include "deploymentgate.shards" . | fromJsonArray) }}
+{{- $out = concat $out .namespaces }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/*
 Refuses value combinations that would deploy a broken operator; called from
 the Deployment so every render checks them.
 */}}
@@ -72,29 +97,50 @@ the Deployment so every render checks them.
 {{- if and (gt (int .Values.replicas) 1) (not .Values.peering.enabled) }}
 {{- fail "replicas > 1 needs peering.enabled: replicas without peering would all act on the same gates" }}
 {{- end }}
+{{- if and .Values.shards .Values.watchNamespaces }}
+{{- fail "shards and watchNamespaces exclude each other: each shard lists its own namespaces" }}
+{{- end }}
+{{- $seen := dict }}
+{{- range .Values.shards }}
+{{- $shard := .name }}
+{{- if hasKey $seen (printf "shard/%s" $shard) }}
+{{- fail (printf "shards: the name %q is used twice" $shard) }}
+{{- end }}
+{{- $_ := set $seen (printf "shard/%s" $shard) true }}
+{{- range .namespaces }}
+{{- if hasKey $seen . }}
+{{- fail (printf "shards: namespace %q is in shards %q and %q; two operators would act on its gates" . (get $seen .) $shard) }}
+{{- end }}
+{{- $_ := set $seen . $shard }}
+{{- end }}
+{{- end }}
 {{- end }}
 
-{{/* Command-line arguments of `deploymentgate run`, built from the values. */}}
+{{/*
+Command-line arguments of `deploymentgate run` for one shard (see
+deploymentgate.shards), built from the values: (dict "root" $ "shard" $shard).
+*/}}
 {{- define "deploymentgate.args" -}}
+{{- $values := .root.Values -}}
 - run
-{{- if .Values.watchNamespaces }}
-{{- range .Values.watchNamespaces }}
+{{- if .shard.namespaces }}
+{{- range .shard.namespaces }}
 - --namespace={{ . }}
 {{- end }}
 {{- else }}
 - --all-namespaces
 {{- end }}
-- --metrics-port={{ .Values.metrics.port }}
-- --liveness=http://0.0.0.0:{{ .Values.health.port }}/healthz
-- --log-level={{ .Values.logLevel }}
-- --log-format={{ .Values.logFormat }}
-{{- range $i, $hook := .Values.notifications.webhooks }}
+- --metrics-port={{ $values.metrics.port }}
+- --liveness=http://0.0.0.0:{{ $values.health.port }}/healthz
+- --log-level={{ $values.logLevel }}
+- --log-format={{ $values.logFormat }}
+{{- range $i, $hook := $values.notifications.webhooks }}
 - --webhook-from-env={{ $hook.type }}=DEPLOYMENTGATE_WEBHOOK_{{ $i }}
 {{- end }}
-{{- if .Values.peering.enabled }}
-- --peering={{ include "deploymentgate.peeringName" . }}
+{{- if $values.peering.enabled }}
+- --peering={{ include "deploymentgate.peeringName" .root }}{{ .shard.suffix }}
 {{- end }}
-{{- range .Values.extraArgs }}
+{{- range $values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
 {{- end }}
