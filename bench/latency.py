@@ -287,15 +287,18 @@ def fail_fast(scenario: Scenario, mode: str, trials: int, out: dict[str, list[st
 
 
 def canary_pod_names(scenario: Scenario) -> list[tuple[str, str]]:
+    """(name, IP) of the serving pods of the revision under test (the canary)."""
+    from deploymentgate.k8s.builders import REVISION_LABEL, ROLE_LABEL, ROLE_SERVING
+
+    revision = scenario.status().get("revision")
     out = []
     for pod in scenario.pods():
-        name = pod["metadata"]["name"]
-        refs: list[dict[str, Any]] = pod["metadata"].get("ownerReferences") or [{}]
-        owner = str(refs[0].get("name", ""))
-        if owner.startswith(f"{APP}-") and "-" not in owner[len(APP) + 1 :]:
-            ip = (pod.get("status") or {}).get("podIP")
-            if ip:
-                out.append((name, ip))
+        labels = pod["metadata"].get("labels") or {}
+        if labels.get(ROLE_LABEL) != ROLE_SERVING or labels.get(REVISION_LABEL) != revision:
+            continue
+        ip = (pod.get("status") or {}).get("podIP")
+        if revision and ip:
+            out.append((pod["metadata"]["name"], ip))
     return out
 
 
