@@ -443,4 +443,5 @@ async def gate_deleted(
     await reconciler.aclose()
     _forget(memo, ns, name)
     memo.wakeups.pop((ns, name), None)
+    memo.woken_by.pop((ns, name), None)
     memo.metrics.forget(ns, name)
