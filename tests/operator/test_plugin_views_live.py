@@ -90,6 +90,7 @@ def viewer(world: GateWorld, cluster: Sandbox) -> Iterator[Path]:
 def plugin_env(cluster: Sandbox, kubeconfig: Path) -> dict[str, str]:
     env = dict(cluster.env)
     env.update(KUBECONFIG=str(kubeconfig), TERM="xterm", COLUMNS="200", LINES="80")
+    env["PYTHONFAULTHANDLER"] = "1"  # a plugin that ignores Ctrl-C shows where it hangs
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
@@ -137,10 +138,16 @@ class Terminal:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            code = self.process.wait(timeout=15)
+            code = self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(timeout=5)
+            # Still running: SIGABRT makes the plugin print every thread's stack
+            # (PYTHONFAULTHANDLER) into the terminal, for the failure to show.
+            self.process.send_signal(signal.SIGABRT)
+            try:
+                code = self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                code = self.process.wait(timeout=5)
         self._reader.join(timeout=5)
         os.close(self.master)
         return code
@@ -275,7 +282,9 @@ def test_a_viewer_watches_a_rollout_with_get_w_and_reads_its_tree_with_status(
         assert last_event in out.split("Events (last 5):")[1], out
     finally:
         codes = (get_w.interrupt(), status_w.interrupt())
-    assert codes == (0, 0), (codes, get_w.text()[-2000:], status_w.text()[-2000:])
+    assert codes == (0, 0), (
+        f"{codes}\n--- get -w\n{get_w.text()[-3000:]}\n--- status -w\n{status_w.text()[-3000:]}"
+    )
     for term in (get_w, status_w):
         assert "Traceback" not in term.text() and "error:" not in term.text()
 
