@@ -95,14 +95,28 @@ def plugin_env(cluster: Sandbox, kubeconfig: Path) -> dict[str, str]:
     return env
 
 
+DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
+    " os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
 class Terminal:
     """`kubectl gate ...` in a pseudo-terminal; everything it prints, kept."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         master, slave = os.openpty()
         self.master = master
+        # Ctrl-C as in a user's terminal: a suite started in the background (e.g.
+        # `make test &` from a script) runs with SIGINT ignored, and Python then
+        # never turns it into KeyboardInterrupt; the plugin gets the default back.
         self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+            [sys.executable, "-c", DEFAULT_SIGINT, *argv],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
         )
         os.close(slave)
         self._output = bytearray()
