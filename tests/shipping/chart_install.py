@@ -78,7 +78,7 @@ class ChartInstall:
     objects: list[dict[str, Any]]
     operator_args: list[str]
     applied: list[dict[str, Any]] = field(default_factory=list)
-    # With `shards`: each shard's arguments by shard name (operator_args: the first's).
+    # Each operator Deployment's arguments by shard name ("" when unsharded).
     shard_args: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -158,7 +158,7 @@ def install_chart_identity(
         namespace=namespace,
         objects=identity,
         operator_args=next(iter(shard_args.values())),
-        shard_args=shard_args if values.get("shards") else {},
+        shard_args=shard_args,
     )
     try:
         _apply(cluster, identity)
