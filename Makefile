@@ -8,11 +8,12 @@ export DEPLOYMENTGATE_BIN := $(CURDIR)/$(BIN)
 # Go's default install place comes last, for shells that never read a profile.
 export PATH := $(CURDIR)/$(BIN):$(PATH):/usr/local/go/bin
 
-.PHONY: venv tools lint test unit demo clean
+.PHONY: venv tools lint test unit demo generate clean
 
-# Two distributions, both editable: the operator (pyproject.toml, all the
-# operator image holds) and devkit/ (local cluster, demo, test helpers,
-# reference app), which `make demo` and `make test` need.
+# Two distributions, both editable: the operator (pyproject.toml: operator/,
+# all the operator image holds) and devkit/ (local cluster, demo, test
+# helpers, reference app, the generators' writer), which `make demo` and
+# `make test` need.
 $(VENV)/.stamp: requirements.lock pyproject.toml devkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
@@ -25,8 +26,8 @@ tools:
 	cluster/build.sh
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/ruff check operator devkit tests bench
+	$(VENV)/bin/ruff format --check operator devkit tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -35,6 +36,11 @@ unit: venv
 
 test: venv tools lint
 	$(PY) -m pytest
+
+# The CRDs, the admission policies and the chart's copies of them, written
+# from the models (deploymentgate.manifests); a test fails when one is stale.
+generate: venv
+	$(PY) -m deploymentgate_devkit.generate
 
 demo: venv tools
 	$(VENV)/bin/deploymentgate demo

@@ -162,7 +162,7 @@ class Scenario:
         raise TimeoutError(f"{self.namespace}: {what} not within {timeout:g}s")
 
     def setup(self, spec: dict[str, Any]) -> None:
-        from deploymentgate.testing.manifests import chat_deployment, chat_service
+        from deploymentgate_devkit.testing.manifests import chat_deployment, chat_service
 
         ns = self.namespace
         self.request(
@@ -403,8 +403,8 @@ def main() -> int:
     crds = sorted(args.crds.glob("*.yaml")) if args.crds else CRDS
 
     sys.path.insert(0, str(ROOT / "operator"))
-    from deploymentgate.sandbox import Sandbox
-    from deploymentgate.testing import OperatorProcess
+    from deploymentgate_devkit.sandbox import Sandbox
+    from deploymentgate_devkit.testing import OperatorProcess
 
     started = time.monotonic()
     with Sandbox.start() as cluster, tempfile.TemporaryDirectory() as tmp:

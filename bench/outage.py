@@ -45,7 +45,7 @@ from scale import (  # a sibling script, not a package
     run_all,
 )
 
-from deploymentgate.testing import manifests
+from deploymentgate_devkit.testing import manifests
 
 STEPS = (25, 50, 100)
 TERMINAL = {"Promoted", "RolledBack", "Blocked", "Invalid"}
@@ -99,8 +99,8 @@ def log_figures(text: str, keys: set[tuple[str, str]], seconds: float) -> dict[s
 
 
 def bench(n: int, rollouts: int, outage: float, tick: float) -> dict[str, float]:
-    from deploymentgate.sandbox import Sandbox
-    from deploymentgate.testing import OperatorProcess
+    from deploymentgate_devkit.sandbox import Sandbox
+    from deploymentgate_devkit.testing import OperatorProcess
 
     with Sandbox.start(nodes=1) as cluster:
         install_crd(cluster)

@@ -250,7 +250,7 @@ def bench(
     """One cluster with n gates; for each entry of `shards`, that many operators
     (namespaces split) measured in turn. The first adopts the gates; later ones
     take over gates already adopted (an operator restart, sharded)."""
-    from deploymentgate.sandbox import Sandbox
+    from deploymentgate_devkit.sandbox import Sandbox
 
     with Sandbox.start(nodes=1) as cluster:
         install_crd(cluster)
@@ -289,7 +289,7 @@ def measure(
     adopt_timeout: float,
     version: str,
 ) -> dict[str, float]:
-    from deploymentgate.testing import OperatorProcess
+    from deploymentgate_devkit.testing import OperatorProcess
 
     print(f"  {shards} operator(s):")
     logs = Path(tempfile.mkdtemp(prefix="dg-scale-"))

@@ -28,13 +28,13 @@ from typing import Any
 
 import yaml
 
-from deploymentgate.demo.scenario import gateway_objects
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
-from deploymentgate.sandbox import MissingBinariesError, Sandbox
-from deploymentgate.sandbox.binaries import repo_root
-from deploymentgate.sandbox.gateway import GatewayInfo
-from deploymentgate.testing import OperatorProcess, manifests
-from deploymentgate.testing.sessions import PhaseWatcher, SessionPool, format_report
+from deploymentgate_devkit.demo.scenario import gateway_objects
+from deploymentgate_devkit.sandbox import MissingBinariesError, Sandbox
+from deploymentgate_devkit.sandbox.binaries import repo_root
+from deploymentgate_devkit.sandbox.gateway import GatewayInfo
+from deploymentgate_devkit.testing import OperatorProcess, manifests
+from deploymentgate_devkit.testing.sessions import PhaseWatcher, SessionPool, format_report
 
 NAMESPACE = "bench"
 APP = "chat"

@@ -1,6 +1,6 @@
 """Project-wide fixtures: the local Kubernetes sandbox, started once per test session.
 
-``cluster`` (session) is a started ``deploymentgate.sandbox.Sandbox``; it starts
+``cluster`` (session) is a started ``deploymentgate_devkit.sandbox.Sandbox``; it starts
 only if some selected test asks for it, and every such test is marked
 ``cluster`` automatically (``-m "not cluster"`` skips them). ``namespace``
 gives each test a fresh ``t-<random>`` namespace.
@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploymentgate.sandbox import Sandbox, SandboxApiError
-from deploymentgate.sandbox.processes import kill_processes, wait_processes_gone
+from deploymentgate_devkit.sandbox import Sandbox, SandboxApiError
+from deploymentgate_devkit.sandbox.processes import kill_processes, wait_processes_gone
 
 SESSION_ENV = "DEPLOYMENTGATE_TEST_SESSION"
 GATES = "rollout.deploymentgate.dev/v1alpha1"

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 COMMANDS: dict[str, str] = {
     "run": "deploymentgate.controller.cli",
     "check": "deploymentgate.checklist.cli",
-    "sandbox": "deploymentgate.sandbox.cli",
-    "demo": "deploymentgate.demo.cli",
+    "sandbox": "deploymentgate_devkit.sandbox.cli",
+    "demo": "deploymentgate_devkit.demo.cli",
 }
 # The distribution that carries the local cluster and the demo; the operator
 # image and a plain install of `deploymentgate` leave it out (devkit/).

@@ -38,8 +38,8 @@ from deploymentgate.core import (
     StopProbes,
     decide,
 )
-from deploymentgate.core.approval_policy import PolicyState
 from deploymentgate.core.inputs import ABSENT, GatewayState, ObservedSignOff
+from deploymentgate.core.policy_state import PolicyState
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import GateSpec, GateStatus, dump, parse_spec, parse_status
 from deploymentgate.observations import (

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from schema_check import errors
 from schema_strategies import from_schema
 
-from deploymentgate.core import Observations, ServiceState, crdgen, decide, read_spec
+from deploymentgate.core import Observations, ServiceState, decide, read_spec
+from deploymentgate.manifests import crdgen
 from deploymentgate.models import Phase, dump, parse_status
 from deploymentgate.observations import WorkloadState
 

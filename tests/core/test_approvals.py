@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from deploymentgate.core import EnsureServing
 from deploymentgate.core.actions import Reason
-from deploymentgate.core.approval_policy import POLICY_SETTLE, PolicyState
+from deploymentgate.core.policy_state import POLICY_SETTLE, PolicyState
 from deploymentgate.models import GateStatus, Phase, parse_spec
 from deploymentgate.observations import ProbeKind
 

@@ -14,8 +14,9 @@ import pytest
 import yaml
 from schema_check import errors
 
-from deploymentgate.core import crdgen, read_spec
+from deploymentgate.core import read_spec
 from deploymentgate.durations import parse_duration
+from deploymentgate.manifests import crdgen
 from deploymentgate.models import (
     DURATION_LIMITS,
     STATUS_TEXT_MAX,

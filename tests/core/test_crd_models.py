@@ -1,6 +1,6 @@
 """The CRD and the pydantic models describe the same resource.
 
-The CRD is generated from the models (deploymentgate.core.crdgen); these
+The CRD is generated from the models (deploymentgate.manifests.crdgen); these
 tests fail when the committed file is stale, and check the result on its own
 terms: every model field declared with its type, enum and requiredness, every
 status the core writes kept intact by the schema, bad input refused by both.
@@ -32,9 +32,9 @@ from pydantic import BaseModel, PlainSerializer, ValidationError
 from pydantic.fields import FieldInfo
 from schema_check import errors
 
-from deploymentgate.core import crdgen
 from deploymentgate.core.templates import OWN_PREFIX
 from deploymentgate.k8s.revision import LABEL_PREFIX
+from deploymentgate.manifests import crdgen
 from deploymentgate.models import (
     STEPS_ASCENDING_RULE,
     GateSpec,
@@ -106,7 +106,7 @@ def root(crd: dict[str, Any]) -> dict[str, Any]:
 
 def test_committed_crd_is_generated_from_the_current_models() -> None:
     assert CRD_FILE.read_text() == crdgen.render(), (
-        f"{CRD_FILE.name} is stale: run .venv/bin/{crdgen.REGENERATE}"
+        f"{CRD_FILE.name} is stale: run {crdgen.REGENERATE}"
     )
 
 

@@ -18,7 +18,7 @@ import yaml
 from chart_render import RenderFn, helm_template, write_values
 from test_chart_on_cluster import install_chart_crds
 
-from deploymentgate.sandbox import Sandbox
+from deploymentgate_devkit.sandbox import Sandbox
 
 GROUP = "rollout.deploymentgate.dev"
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"

@@ -11,7 +11,7 @@ import yaml
 from chart_render import helm_template, write_values
 from packaging_tools import CRD_SOURCE
 
-from deploymentgate.sandbox import Sandbox
+from deploymentgate_devkit.sandbox import Sandbox
 
 # Kinds of the Prometheus Operator: the sandbox has no such CRDs; the alert and
 # ServiceMonitor tests cover them.

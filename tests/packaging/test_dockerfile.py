@@ -13,13 +13,6 @@ from dockerfile_model import DockerIgnore, Stage, env_pairs, parse_dockerfile
 from packaging_tools import CHART, REPO, run_tool
 
 DOCKERFILE = REPO / "Dockerfile"
-# The deploymentgate-devkit distribution's sources (devkit/pyproject.toml).
-DEVKIT_SOURCES = (
-    "operator/deploymentgate/sandbox/",
-    "operator/deploymentgate/demo/",
-    "operator/deploymentgate/testing/",
-    "operator/chat_backend/",
-)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +74,6 @@ def test_build_context_holds_the_sources_and_nothing_local() -> None:
         f
         for f in context
         if f.startswith((".venv/", ".git/", ".cache/", "tests/", "deploy/", "devkit/"))
-        or f.startswith(DEVKIT_SOURCES)
         or "__pycache__" in f
         or ".egg-info/" in f
         or f.endswith(".pyc")
@@ -99,10 +91,10 @@ def test_build_context_holds_the_sources_and_nothing_local() -> None:
         (".venv/bin/python", True),
         ("tests/packaging/test_dockerfile.py", True),
         # The devkit distribution's sources: never in the operator image.
-        ("operator/deploymentgate/sandbox/pki.py", True),
-        ("operator/deploymentgate/demo/manifests/chat-app.yaml", True),
-        ("operator/deploymentgate/testing/__init__.py", True),
-        ("operator/chat_backend/app.py", True),
+        ("devkit/deploymentgate_devkit/sandbox/pki.py", True),
+        ("devkit/deploymentgate_devkit/demo/manifests/chat-app.yaml", True),
+        ("devkit/deploymentgate_devkit/testing/__init__.py", True),
+        ("devkit/chat_backend/app.py", True),
         ("operator/deploymentgate/probes/health.py", False),
         ("Dockerfile", True),
     ],

@@ -328,7 +328,7 @@ CLUSTER: Grants = {
 # Only with --namespace: kopf follows the namespaces it serves.
 NAMESPACES: Grants = {("", "namespaces", ""): {"list", "watch"}}
 PEERING = {"list", "watch", "patch"}
-# Only with gatewayAPI.enabled (router: gatewayAPI; used as tests/operator/test_gateway_router.py
+# Only with gatewayAPI.enabled (router: gatewayAPI; used as tests/e2e/test_gateway_router.py
 # records): the gate's own two Services, and the HTTPRoutes it names.
 GATEWAY: Grants = {
     ("", "services", ""): {"list", "watch", "patch", "create", "delete"},

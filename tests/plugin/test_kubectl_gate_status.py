@@ -1,6 +1,6 @@
 """`kubectl gate status` without a cluster: the tree it draws from the objects
 the API server returns. The same command on a live rollout is in
-tests/operator/test_plugin_views_live.py."""
+tests/e2e/test_plugin_views_live.py."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from deploymentgate.models import StartupProbe
 from deploymentgate.observations import ProbeObservation
 from deploymentgate.probes import run_startup_probe
-from deploymentgate.sandbox.ports import free_port
+from deploymentgate_devkit.sandbox.ports import free_port
 
 TRIALS = 20
 PARALLEL = 2

@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from aiohttp import web
 
-from deploymentgate.sandbox.kubeconfig import render_kubeconfig, write_private
-from deploymentgate.sandbox.ports import LOOPBACK
+from deploymentgate_devkit.sandbox.kubeconfig import render_kubeconfig, write_private
+from deploymentgate_devkit.sandbox.ports import LOOPBACK
 
 FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept", "User-Agent")
 APPLY_PATCH = "application/apply-patch+yaml"

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from deploymentgate.sandbox import Sandbox
-from deploymentgate.testing import manifests
-from deploymentgate.testing.smoke import smoke_template
+from deploymentgate_devkit.sandbox import Sandbox
+from deploymentgate_devkit.testing import manifests
+from deploymentgate_devkit.testing.smoke import smoke_template
 
 GATES = "deploymentgates.rollout.deploymentgate.dev"
 

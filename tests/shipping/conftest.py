@@ -19,7 +19,7 @@ from chart_install import ChartInstall, InstallFn, install_chart_identity
 from operator_group import Operators
 from prometheus_server import Prometheus
 
-from deploymentgate.sandbox import Sandbox
+from deploymentgate_devkit.sandbox import Sandbox
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

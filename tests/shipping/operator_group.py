@@ -14,8 +14,8 @@ from pathlib import Path
 from chat_app import GATES
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploymentgate.sandbox import Sandbox
-from deploymentgate.testing import OperatorProcess
+from deploymentgate_devkit.sandbox import Sandbox
+from deploymentgate_devkit.testing import OperatorProcess
 
 LOG_TAIL_CHARS = 6000
 

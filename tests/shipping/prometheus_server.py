@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import yaml
 
-from deploymentgate.sandbox import processes
-from deploymentgate.sandbox.ports import LOOPBACK, free_port, wait_ports_free
+from deploymentgate_devkit.sandbox import processes
+from deploymentgate_devkit.sandbox.ports import LOOPBACK, free_port, wait_ports_free
 
 # What the chart's ServiceMonitor produces (serviceMonitor.jobName) and the
 # README tells plain-Prometheus users to use: the alert rules select

@@ -24,8 +24,8 @@ from chart_install import InstallFn
 from chat_app import apply, chat_objects, gate_events, set_env, wait_phase
 from operator_group import Operators, metric_value
 
-from deploymentgate.sandbox import Sandbox
-from deploymentgate.testing import OperatorProcess
+from deploymentgate_devkit.sandbox import Sandbox
+from deploymentgate_devkit.testing import OperatorProcess
 
 # POD_NAMEs of the two replicas; the operator's priorities for them are 109
 # and 9143, so the one started first ends up the standby.

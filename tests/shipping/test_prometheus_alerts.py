@@ -18,7 +18,7 @@ from chat_app import apply, chat_objects, gate_object, set_image, wait_phase
 from operator_group import Operators
 from prometheus_server import Prometheus, scrape_config
 
-from deploymentgate.sandbox import Sandbox
+from deploymentgate_devkit.sandbox import Sandbox
 
 ALERT_TIMEOUT = 30.0
 

@@ -39,7 +39,7 @@ from chat_app import (
 from operator_group import Operators
 from rbac_usage import operator_only_403s, refusals_in_log, refused_calls, unused_grants
 
-from deploymentgate.sandbox import Sandbox
+from deploymentgate_devkit.sandbox import Sandbox
 
 Values = Callable[[str], dict[str, Any]]
 SCOPES: dict[str, tuple[Values, str]] = {

@@ -17,7 +17,7 @@ from chat_app import apply, chat_objects, wait_phase
 from operator_group import Operators, metric_value
 from rbac_usage import refused_calls
 
-from deploymentgate.sandbox import Sandbox
+from deploymentgate_devkit.sandbox import Sandbox
 
 PHASE = "deploymentgate_gate_phase"
 

@@ -20,9 +20,10 @@ from typing import Any
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
-from deploymentgate.core.approval_policy import POLICY_NAME, PolicyState, assess
 from deploymentgate.core.inputs import ObservedSignOff
+from deploymentgate.core.policy_state import PolicyState, assess
 from deploymentgate.k8s.api import KubeApi
+from deploymentgate.manifests.approval_policy import POLICY_NAME
 
 log = logging.getLogger(__name__)
 

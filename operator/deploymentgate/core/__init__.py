@@ -29,7 +29,6 @@ from deploymentgate.core.actions import (
     StartProbes,
     StopProbes,
 )
-from deploymentgate.core.approval_policy import PolicyState
 from deploymentgate.core.decide import Decision, decide
 from deploymentgate.core.inputs import (
     GatewayState,
@@ -40,6 +39,7 @@ from deploymentgate.core.inputs import (
     RouteState,
     ServiceState,
 )
+from deploymentgate.core.policy_state import PolicyState
 from deploymentgate.core.spec_errors import read_spec
 from deploymentgate.core.status_patch import status_patch
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from deploymentgate.core.approval_policy import NOT_READ, PolicyState
+from deploymentgate.core.policy_state import NOT_READ, PolicyState
 from deploymentgate.models import GateStatus
 from deploymentgate.observations import (
     ProbeKind,
@@ -103,7 +103,7 @@ NO_GATEWAY = GatewayState()
 
 @dataclass(frozen=True)
 class ObservedSignOff:
-    """A GateApproval naming this gate, as admission let it in (see approval_policy)."""
+    """A GateApproval naming this gate, as admission let it in (see manifests.approval_policy)."""
 
     name: str
     revision: str

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from deploymentgate.core.approval_policy import POLICY_SETTLE, PolicyState
 from deploymentgate.core.inputs import ObservedSignOff
+from deploymentgate.core.policy_state import POLICY_SETTLE, PolicyState
 from deploymentgate.core.run import Run
 from deploymentgate.models import Approvals, Phase, SignOff
 

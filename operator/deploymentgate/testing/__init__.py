@@ -1,5 +1,0 @@
-"""Helpers for running the operator as a real process (tests, demo, benchmarks)."""
-
-from deploymentgate.testing.operator_process import OperatorProcess
-
-__all__ = ["OperatorProcess"]
