@@ -12,6 +12,7 @@ from typing import Literal
 
 from deploymentgate.core.actions import Reason
 from deploymentgate.core.config_checks import template_problems
+from deploymentgate.core.inputs import Conflict, Holder
 from deploymentgate.core.run import Run, clock
 from deploymentgate.core.signoff import sign_off_pending
 from deploymentgate.core.smoke import pending as smoke_pending
@@ -50,14 +51,14 @@ def invalid(run: Run, error: str, reason: Reason = Reason.INVALID_SPEC) -> None:
 ALREADY_GATED = "already gated by "
 
 
-def held(run: Run, holder: str) -> None:
+def held(run: Run, holder: Holder) -> None:
     """Another, older gate holds this Deployment or Service: this one stays out."""
     what = ""
     if run.spec is not None:
         what = f" (Deployment {run.spec.target_ref.name}, Service {run.spec.service})"
     invalid(
         run,
-        f"{ALREADY_GATED}{holder}{what}: one gate per Deployment and Service;"
+        f"{ALREADY_GATED}{holder.describe()}{what}: one gate per Deployment and Service;"
         " this gate touches nothing (delete it, or delete the other gate first)",
         Reason.ALREADY_GATED,
     )
@@ -66,10 +67,11 @@ def held(run: Run, holder: str) -> None:
 NAME_CONFLICT = "name conflict: "
 
 
-def conflicted(run: Run, conflicts: tuple[str, ...]) -> None:
+def conflicted(run: Run, conflicts: tuple[Conflict, ...]) -> None:
     """A name the gate would use is taken by an object it does not own: touch nothing."""
     st = run.status
-    message = f"{NAME_CONFLICT}{'; '.join(conflicts)}; nothing is touched until it is resolved"
+    listed = "; ".join(c.describe() for c in conflicts)
+    message = f"{NAME_CONFLICT}{listed}; nothing is touched until it is resolved"
     if st.phase is Phase.BLOCKED and st.resume_phase is not None:
         if st.message != message:
             run.say(message)
