@@ -29,6 +29,7 @@ from typing import Any
 
 from deploymentgate.core import admission
 from deploymentgate.models import API_GROUP, API_VERSION, APPROVAL_PLURAL, KIND, PLURAL
+from deploymentgate.timestamps import read_timestamp
 
 POLICY_NAME = f"{APPROVAL_PLURAL}.{API_GROUP}"
 GUARD_NAME = f"{PLURAL}-approvals.{API_GROUP}"
@@ -281,12 +282,4 @@ def _binding_differences(spec: Mapping[str, Any], name: str) -> list[str]:
 
 
 def _created(obj: Mapping[str, Any]) -> datetime | None:
-    raw = (obj.get("metadata") or {}).get("creationTimestamp")
-    if isinstance(raw, datetime):
-        return raw
-    if not isinstance(raw, str):
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return read_timestamp((obj.get("metadata") or {}).get("creationTimestamp"))
