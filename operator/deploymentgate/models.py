@@ -48,6 +48,9 @@ API_GROUP = "rollout.deploymentgate.dev"
 API_VERSION = "v1alpha1"
 KIND = "DeploymentGate"
 PLURAL = "deploymentgates"
+# The one selector key the gate adds to the team's Service: only the pods of the
+# gate's own serving Deployments carry it (builders, config checks, admission).
+SERVING_LABEL = "deploymentgate.dev/serving"
 
 # WithJsonSchema: the wire form (what the CRD declares), not Python's.
 Duration = Annotated[
