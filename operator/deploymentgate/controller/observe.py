@@ -159,6 +159,11 @@ def serving_deployments(
     return verification, serving
 
 
+def not_owned(gate: GateIdentity, kind: str, name: str, owner_uid: str | None) -> Conflict:
+    """`kind` `name`, a name the gate would use, is taken by an object it does not own."""
+    return Conflict(ConflictCause.NOT_OWNED, kind, gate.namespace, name, gate.name, owner_uid)
+
+
 def conflicts(
     gate: GateIdentity, world: World, revisions: Iterable[str | None]
 ) -> tuple[Conflict, ...]:
@@ -166,24 +171,29 @@ def conflicts(
     if gate.target is None:
         return ()
     out: list[Conflict] = []
-
-    def found(cause: ConflictCause, kind: str, name: str, owner_uid: str | None) -> None:
-        out.append(Conflict(cause, kind, gate.namespace, name, gate.name, owner_uid))
-
     target = world.deployment(gate.namespace, gate.target)
     if target is not None and target.owner_uid is not None:
-        found(ConflictCause.GATE_TARGET, "Deployment", gate.target, target.owner_uid)
+        out.append(
+            Conflict(
+                ConflictCause.GATE_TARGET,
+                "Deployment",
+                gate.namespace,
+                gate.target,
+                gate.name,
+                target.owner_uid,
+            )
+        )
     names = [verify_name(gate.target)]
     names += sorted({serving_name(gate.target, r) for r in revisions if r})
     for name in names:
         info = world.deployment(gate.namespace, name)
         if info is not None and not info.owned_by(gate.uid):
-            found(ConflictCause.NOT_OWNED, "Deployment", name, info.owner_uid)
+            out.append(not_owned(gate, "Deployment", name, info.owner_uid))
     backends = gate.backends()
     for name in (backends.stable, backends.canary) if backends else ():
         service = world.service(gate.namespace, name)
         if service is not None and not service.owned_by(gate.uid):
-            found(ConflictCause.NOT_OWNED, "Service", name, service.owner_uid)
+            out.append(not_owned(gate, "Service", name, service.owner_uid))
     return tuple(out)
 
 
