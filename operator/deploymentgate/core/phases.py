@@ -449,14 +449,12 @@ def enter_step(run: Run, index: int, reason: Reason) -> None:
     run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
 
 
-# How the revision got to promotion, by the reason it did (the message says it).
-_PROMOTED_HOW: dict[Reason, str] = {
+# The two ways into promotion, and how the message says each.
+PromotedBy = Literal[Reason.STEPS_PASSED, Reason.PROMOTE_REQUESTED]
+_PROMOTED_HOW: dict[PromotedBy, str] = {
     Reason.STEPS_PASSED: "passed every step",
     Reason.PROMOTE_REQUESTED: "skips its remaining steps",
 }
-
-
-PromotedBy = Literal[Reason.STEPS_PASSED, Reason.PROMOTE_REQUESTED]
 
 
 def enter_promoting(run: Run, reason: PromotedBy = Reason.STEPS_PASSED) -> None:
