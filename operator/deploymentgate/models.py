@@ -48,6 +48,9 @@ API_GROUP = "rollout.deploymentgate.dev"
 API_VERSION = "v1alpha1"
 KIND = "DeploymentGate"
 PLURAL = "deploymentgates"
+# The one selector key the gate adds to the team's Service: only the pods of the
+# gate's own serving Deployments carry it (builders, config checks, admission).
+SERVING_LABEL = "deploymentgate.dev/serving"
 
 # WithJsonSchema: the wire form (what the CRD declares), not Python's.
 Duration = Annotated[
@@ -1035,6 +1038,37 @@ class GateStatus(Model):
     """router gatewayAPI: the weights read back from each managed HTTPRoute."""
     commands: CommandsHandled = Field(default_factory=CommandsHandled)
     """Requests (kubectl gate abort/retry/promote) already acted on, by their value."""
+
+
+class StatusChanges(typing.TypedDict, total=False):
+    """Any of GateStatus's fields, typed as there: what the core's `Run.set` takes,
+    so a misspelled field or a wrong type fails mypy (a test keeps the two in step)."""
+
+    phase: Phase | None
+    message: StatusText
+    observed_generation: int | None
+    target: StatusName | None
+    revision: StatusName | None
+    stable_revision: StatusName | None
+    verified_revision: StatusName | None
+    step: int | None
+    canary_weight: int
+    replicas: int | None
+    phase_since: Timestamp | None
+    step_since: Timestamp | None
+    step_ready_since: Timestamp | None
+    rollback_reason: StatusText | None
+    rollback_trigger: Trigger | None
+    frozen: bool
+    resume_phase: Phase | None
+    images: list[ImageRef]
+    stable_images: list[ImageRef]
+    probes: ProbesStatus
+    conditions: list[Condition]
+    history: list[HistoryEntry]
+    sign_offs: list[SignOff]
+    routes: list[RouteWeights]
+    commands: CommandsHandled
 
 
 def _duration_limits(model: type[BaseModel], prefix: str = "") -> dict[str, DurationRange]:

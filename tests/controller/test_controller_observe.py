@@ -16,7 +16,7 @@ from deploymentgate.controller.workloads import (
     summarize_service,
 )
 from deploymentgate.controller.world import World
-from deploymentgate.core.inputs import ServiceState
+from deploymentgate.core.inputs import Conflict, ConflictCause, Holder, ServiceState
 from deploymentgate.k8s.builders import (
     REVISION_LABEL,
     SERVING_LABEL,
@@ -25,6 +25,8 @@ from deploymentgate.k8s.builders import (
 )
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import GateStatus
+
+NOT_OWNED = ConflictCause.NOT_OWNED
 
 NS = "shop"
 
@@ -119,9 +121,13 @@ def test_only_objects_controlled_by_this_gates_uid_are_its_own() -> None:
     obs = observe(identity(g), world_of(team("chat:v2"), stale, foreign), GateStatus(revision=v2))
     assert not obs.verification.exists and obs.serving == {}
     assert obs.conflicts == (
+        Conflict(NOT_OWNED, "Deployment", NS, "chat-verify", "chat", owner_uid="uid-old"),
+        Conflict(NOT_OWNED, "Deployment", NS, f"chat-{v2}", "chat", owner_uid=None),
+    )
+    assert [c.describe() for c in obs.conflicts] == [
         "Deployment chat-verify exists and is not owned by gate chat",
         f"Deployment chat-{v2} exists and is not owned by gate chat",
-    )
+    ]
 
 
 def test_a_target_that_is_some_gates_own_deployment_is_a_conflict() -> None:
@@ -131,8 +137,11 @@ def test_a_target_that_is_some_gates_own_deployment_is_a_conflict() -> None:
     owned["metadata"]["name"] = "chat"
     obs = observe(identity(gate_body()), world_of(owned), GateStatus())
     assert obs.conflicts == (
-        "Deployment chat is controlled by a DeploymentGate, not written by a team",
+        Conflict(ConflictCause.GATE_TARGET, "Deployment", NS, "chat", "chat", "uid-other"),
     )
+    assert [c.describe() for c in obs.conflicts] == [
+        "Deployment chat is controlled by a DeploymentGate, not written by a team"
+    ]
 
 
 def test_the_service_is_gated_only_by_this_gates_key() -> None:
@@ -152,14 +161,16 @@ def test_the_oldest_gate_holds_then_the_first_name() -> None:
     tie = gate_body("beta", uid="u3", created="2026-01-01T00:00:00Z")
     world = world_of(team(), gates=[first, later])
     assert observe(identity(first), world, GateStatus()).held_by is None
-    assert observe(identity(later), world, GateStatus()).held_by == "gate zeta"
+    held = observe(identity(later), world, GateStatus()).held_by
+    assert held == Holder(NS, "zeta", "u1")
+    assert held.describe() == "gate zeta"
     world = world_of(team(), gates=[first, later, tie])
-    assert observe(identity(first), world, GateStatus()).held_by == "gate beta"
+    assert observe(identity(first), world, GateStatus()).held_by == Holder(NS, "beta", "u3")
     # Naming only the same Service is enough.
     by_service = gate_body("svc", uid="u4", created="2026-02-01T00:00:00Z")
     by_service["spec"]["targetRef"]["name"] = "other"
     world = world_of(team(), gates=[first, by_service])
-    assert observe(identity(by_service), world, GateStatus()).held_by == "gate zeta"
+    assert observe(identity(by_service), world, GateStatus()).held_by == Holder(NS, "zeta", "u1")
 
 
 def test_a_live_read_fills_what_the_index_has_not_seen() -> None:
@@ -234,4 +245,6 @@ def test_owned_deployments_read_live_count_as_the_gates_own() -> None:
         stale = stale.with_live(summarize_deployment(body))
     obs = observe(identity(g), stale, GateStatus(stable_revision=v1))
     assert set(obs.serving) == {v1} and obs.serving[v1].ready == 4
-    assert obs.conflicts == ("Deployment chat-verify exists and is not owned by gate chat",)
+    assert [c.describe() for c in obs.conflicts] == [
+        "Deployment chat-verify exists and is not owned by gate chat"
+    ]

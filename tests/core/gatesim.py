@@ -38,7 +38,13 @@ from deploymentgate.core import (
     StopProbes,
     decide,
 )
-from deploymentgate.core.inputs import ABSENT, GatewayState, ObservedSignOff
+from deploymentgate.core.inputs import (
+    ABSENT,
+    Conflict,
+    GatewayState,
+    Holder,
+    ObservedSignOff,
+)
 from deploymentgate.core.policy_state import PolicyState
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import GateSpec, GateStatus, dump, parse_spec, parse_status
@@ -196,8 +202,8 @@ class Sim:
     serving: dict[str, WorkloadState] = dataclasses.field(default_factory=dict)
     verification: WorkloadState = ABSENT
     service: ServiceState = UNGATED_SERVICE
-    conflicts: tuple[str, ...] = ()
-    held_by: str | None = None
+    conflicts: tuple[Conflict, ...] = ()
+    held_by: Holder | None = None
     probing: ProbeRun | None = None
     status: GateStatus = dataclasses.field(default_factory=GateStatus)
     hold: set[str] = dataclasses.field(default_factory=set)

@@ -23,6 +23,7 @@ from schema_check import errors
 from schema_strategies import from_schema
 
 from deploymentgate.core import Observations, ServiceState, decide, read_spec
+from deploymentgate.core.inputs import Conflict, ConflictCause, Holder
 from deploymentgate.manifests import crdgen
 from deploymentgate.models import Phase, dump, parse_status
 from deploymentgate.observations import WorkloadState
@@ -32,6 +33,7 @@ SPEC_SCHEMA = ROOT["properties"]["spec"]
 STATUS_SCHEMA = ROOT["properties"]["status"]
 EXAMPLES = 1000
 BUDGET_SECONDS = 60.0
+CONFLICT = Conflict(ConflictCause.NOT_OWNED, "Deployment", "default", "x", "gate")
 
 specs = from_schema(SPEC_SCHEMA)
 statuses = from_schema(STATUS_SCHEMA)
@@ -67,8 +69,8 @@ def worlds(draw: st.DrawFn, status: dict[str, Any]) -> dict[str, Any]:
         "serving": serving,
         "verification": workload(st.booleans()),
         "service": ServiceState(exists=draw(st.booleans()), gated=draw(st.booleans())),
-        "conflicts": draw(st.sampled_from([(), ("Deployment x exists and is not owned",)])),
-        "held_by": draw(st.sampled_from([None, None, "gate other"])),
+        "conflicts": draw(st.sampled_from([(), (CONFLICT,)])),
+        "held_by": draw(st.sampled_from([None, None, Holder("default", "other")])),
         "deleting": draw(st.sampled_from([False, False, False, True])),
     }
 

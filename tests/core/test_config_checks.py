@@ -7,9 +7,11 @@ from typing import Any
 from gatesim import T0, adopted, gate_spec, minutes
 from gatesim import template as chat_template
 
+from deploymentgate import models
 from deploymentgate.core import EnsureVerification
 from deploymentgate.core.config_checks import SERVING_LABEL, config_problems
 from deploymentgate.k8s import builders
+from deploymentgate.manifests import serving_policy
 from deploymentgate.models import ConfigChecks, Phase, Trigger
 
 
@@ -129,5 +131,8 @@ def test_a_template_carrying_the_serving_label_is_never_verified_whatever_the_sp
     assert sim.target.replicas == 0  # still held at 0: its pods would match the Service
 
 
-def test_the_core_and_the_builders_name_the_same_serving_label() -> None:
-    assert SERVING_LABEL == builders.SERVING_LABEL
+def test_the_core_the_builders_and_the_admission_policy_name_one_serving_label() -> None:
+    """One definition; its value is in every gated Service's selector, so it stays."""
+    assert models.SERVING_LABEL == "deploymentgate.dev/serving"
+    assert SERVING_LABEL is builders.SERVING_LABEL is models.SERVING_LABEL
+    assert serving_policy.SERVING_LABEL is models.SERVING_LABEL

@@ -25,7 +25,7 @@ from deploymentgate.core import (
     StopProbes,
 )
 from deploymentgate.core.actions import Reason
-from deploymentgate.core.inputs import ABSENT
+from deploymentgate.core.inputs import ABSENT, Holder
 from deploymentgate.models import Phase
 from deploymentgate.observations import ProbeKind
 
@@ -130,7 +130,7 @@ def test_deleting_a_gate_that_never_adopted_is_immediate() -> None:
 
 
 def test_deleting_a_gate_held_off_by_another_hands_nothing_back() -> None:
-    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 4), held_by="gate chat-a")
+    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 4), held_by=Holder("default", "chat-a"))
     sim.tick(T0)
     sim.deleting = True
 
@@ -138,6 +138,7 @@ def test_deleting_a_gate_held_off_by_another_hands_nothing_back() -> None:
 
     assert decision.deletion_complete and decision.operations == []
     assert sim.target.replicas == 4 and not sim.service.gated
+    assert decision.status.message == "gate deleted; it never held anything (gate chat-a does)"
 
 
 def test_deleting_an_invalid_gate_needs_no_spec() -> None:

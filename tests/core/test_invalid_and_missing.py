@@ -8,7 +8,8 @@ from gatesim import T0, Sim, adopted, deployment, gate_spec, minutes, passing, r
 
 from deploymentgate.core import RemoveServing, RemoveVerification, ScaleServing, StopProbes, decide
 from deploymentgate.core.actions import Reason
-from deploymentgate.core.inputs import ABSENT
+from deploymentgate.core.inputs import ABSENT, Conflict, ConflictCause, Holder
+from deploymentgate.core.phases import interrupted_by
 from deploymentgate.models import Phase
 from deploymentgate.observations import ProbeKind
 
@@ -158,3 +159,77 @@ def test_deployment_back_after_missing_resumes_and_spots_a_new_revision() -> Non
     assert decision.status.phase is Phase.VERIFYING
     assert decision.status.replicas == 10
     assert [h.reason for h in decision.status.history[-2:]] == ["TargetFound", "RevisionDetected"]
+
+
+# The status records why the gate is interrupted only in its message: a cause that
+# changes while the gate stays Invalid (or Blocked) is remembered by the message,
+# and the resumption names the cause that held it last.
+
+HOLDER = Holder("default", "chat-a", "uid-chat-a")
+CONFLICT = Conflict(ConflictCause.NOT_OWNED, "Deployment", "default", "chat-verify", "chat")
+
+
+def test_a_gate_invalid_then_held_resumes_as_released() -> None:
+    sim = adopted()
+    sim.spec_error = ERROR
+    assert sim.tick(T0 + minutes(1)).status.history[-1].reason == Reason.INVALID_SPEC
+    sim.spec_error, sim.held_by = None, HOLDER
+    held = sim.tick(T0 + minutes(2)).status
+    assert held.phase is Phase.INVALID and held.message.startswith("already gated by gate chat-a")
+    sim.held_by = None
+
+    resumed = sim.tick(T0 + minutes(3)).status
+
+    assert resumed.phase is Phase.IDLE
+    assert (resumed.history[-1].reason, resumed.history[-1].message) == (
+        "Released",
+        "no other gate holds the Deployment now; resuming",
+    )
+
+
+def test_a_gate_held_then_invalid_resumes_as_spec_valid() -> None:
+    sim = adopted()
+    sim.held_by = HOLDER
+    assert sim.tick(T0 + minutes(1)).status.history[-1].reason == Reason.ALREADY_GATED
+    sim.held_by, sim.spec_error = None, ERROR
+    assert sim.tick(T0 + minutes(2)).status.message == ERROR
+    sim.spec_error = None
+
+    resumed = sim.tick(T0 + minutes(3)).status
+
+    assert resumed.phase is Phase.IDLE
+    assert (resumed.history[-1].reason, resumed.history[-1].message) == (
+        "SpecValid",
+        "spec is valid again; resuming",
+    )
+
+
+def test_a_conflict_then_a_missing_deployment_resumes_as_target_found() -> None:
+    sim = adopted()
+    sim.conflicts = (CONFLICT,)
+    assert sim.tick(T0 + minutes(1)).status.history[-1].reason == Reason.NAME_CONFLICT
+    target, sim.conflicts, sim.target = sim.target, (), ABSENT
+    assert sim.tick(T0 + minutes(2)).status.message.startswith("Deployment chat not found")
+    sim.target = target
+
+    resumed = sim.tick(T0 + minutes(3)).status
+
+    assert resumed.phase is Phase.IDLE
+    assert (resumed.history[-1].reason, resumed.history[-1].message) == (
+        "TargetFound",
+        "Deployment chat found; resuming",
+    )
+
+
+def test_the_interruption_read_back_is_the_one_each_overlay_wrote() -> None:
+    cases = [
+        (dataclasses.replace(adopted(), spec_error=ERROR), Reason.INVALID_SPEC),
+        (dataclasses.replace(adopted(), held_by=HOLDER), Reason.ALREADY_GATED),
+        (dataclasses.replace(adopted(), conflicts=(CONFLICT,)), Reason.NAME_CONFLICT),
+        (dataclasses.replace(adopted(), target=ABSENT), Reason.TARGET_MISSING),
+    ]
+    for sim, cause in cases:
+        status = sim.tick(T0 + minutes(1)).status
+        assert status.history[-1].reason == cause
+        assert interrupted_by(status) is cause
+    assert interrupted_by(adopted().status) is None

@@ -46,13 +46,15 @@ from deploymentgate.core import (
     read_spec,
 )
 from deploymentgate.core.actions import Reason
+from deploymentgate.core.inputs import Conflict, ConflictCause, Holder
 from deploymentgate.models import Phase
 from deploymentgate.observations import ProbeKind
 
 GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)
 STABLE = rev("chat:1")
 NEW = rev("chat:2")
-CONFLICT = "Deployment chat-verify exists and is not owned by gate chat"
+CONFLICT = Conflict(ConflictCause.NOT_OWNED, "Deployment", "default", "chat-verify", "chat")
+HOLDER = Holder("default", "chat-a", "uid-chat-a")
 
 
 def _idle(sim: Sim) -> datetime:
@@ -269,7 +271,7 @@ def test_name_conflict_on_first_sight_adopts_nothing() -> None:
 
 
 def test_second_gate_for_a_gated_deployment_is_invalid_and_touches_nothing() -> None:
-    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 4), held_by="gate chat-a")
+    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 4), held_by=HOLDER)
 
     decision = sim.tick(T0)
 
@@ -301,7 +303,7 @@ def test_invalid_gates_held_off_by_another_each_name_their_own_field(
     """Several broken gates naming one Deployment: each says what is wrong with its
     own spec (fixing it is the next step either way), not who holds the Deployment."""
     spec, error = read_spec({"targetRef": {"name": "chat"}, "service": "chat", **raw})
-    sim = Sim(spec=spec or gate_spec(), target=deployment("chat:1", 4), held_by="gate chat-a")
+    sim = Sim(spec=spec or gate_spec(), target=deployment("chat:1", 4), held_by=HOLDER)
     sim.spec_error = error
     assert spec is None
 
@@ -323,7 +325,7 @@ def test_invalid_gates_held_off_by_another_each_name_their_own_field(
 
 
 def test_gate_held_off_adopts_once_the_holder_is_gone() -> None:
-    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 4), held_by="gate chat-a")
+    sim = Sim(spec=gate_spec(), target=deployment("chat:1", 4), held_by=HOLDER)
     sim.tick(T0)
     sim.held_by = None
 
@@ -338,7 +340,7 @@ def test_held_gate_mid_rollout_stops_probing_and_nothing_else() -> None:
     sim = adopted()
     _progressing(sim)
     before = (dict(sim.serving), sim.target, sim.service)
-    sim.held_by = "gate chat-a"
+    sim.held_by = HOLDER
 
     decision = sim.tick(T0 + minutes(3))
 

@@ -23,7 +23,10 @@ from deploymentgate.core.inputs import (
     ABSENT,
     NO_GATEWAY,
     NO_SERVICE,
+    Conflict,
+    ConflictCause,
     GatewayState,
+    Holder,
     Observations,
     ServiceState,
 )
@@ -156,27 +159,41 @@ def serving_deployments(
     return verification, serving
 
 
-def conflicts(gate: GateIdentity, world: World, revisions: Iterable[str | None]) -> tuple[str, ...]:
-    """Sentences naming each object in the gate's way."""
+def not_owned(gate: GateIdentity, kind: str, name: str, owner_uid: str | None) -> Conflict:
+    """`kind` `name`, a name the gate would use, is taken by an object it does not own."""
+    return Conflict(ConflictCause.NOT_OWNED, kind, gate.namespace, name, gate.name, owner_uid)
+
+
+def conflicts(
+    gate: GateIdentity, world: World, revisions: Iterable[str | None]
+) -> tuple[Conflict, ...]:
+    """Each object in the gate's way."""
     if gate.target is None:
         return ()
-    out: list[str] = []
+    out: list[Conflict] = []
     target = world.deployment(gate.namespace, gate.target)
     if target is not None and target.owner_uid is not None:
         out.append(
-            f"Deployment {gate.target} is controlled by a DeploymentGate, not written by a team"
+            Conflict(
+                ConflictCause.GATE_TARGET,
+                "Deployment",
+                gate.namespace,
+                gate.target,
+                gate.name,
+                target.owner_uid,
+            )
         )
     names = [verify_name(gate.target)]
     names += sorted({serving_name(gate.target, r) for r in revisions if r})
     for name in names:
         info = world.deployment(gate.namespace, name)
         if info is not None and not info.owned_by(gate.uid):
-            out.append(f"Deployment {name} exists and is not owned by gate {gate.name}")
+            out.append(not_owned(gate, "Deployment", name, info.owner_uid))
     backends = gate.backends()
     for name in (backends.stable, backends.canary) if backends else ():
         service = world.service(gate.namespace, name)
         if service is not None and not service.owned_by(gate.uid):
-            out.append(f"Service {name} exists and is not owned by gate {gate.name}")
+            out.append(not_owned(gate, "Service", name, service.owner_uid))
     return tuple(out)
 
 
@@ -184,8 +201,8 @@ def holder(claimants: Iterable[GateRef]) -> GateRef | None:
     return min(claimants, key=lambda g: g.seniority, default=None)
 
 
-def held_by(gate: GateIdentity, world: World) -> str | None:
-    """ "gate <holder>" when an older gate names the same Deployment or Service."""
+def held_by(gate: GateIdentity, world: World) -> Holder | None:
+    """The older gate that names the same Deployment or Service, if any."""
     claims: list[GateRef] = []
     if gate.target:
         claims += world.claimants("deployment", gate.namespace, gate.target)
@@ -194,7 +211,7 @@ def held_by(gate: GateIdentity, world: World) -> str | None:
     first = holder(claims)
     if first is None or first.uid == gate.uid:
         return None
-    return f"gate {first.name}"
+    return Holder(gate.namespace, first.name, first.uid)
 
 
 def service_state(gate: GateIdentity, world: World) -> ServiceState:

@@ -18,6 +18,7 @@ from deploymentgate.k8s.builders import (
     ROLE_SERVING,
     ROLE_VERIFY,
 )
+from deploymentgate.timestamps import parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,10 @@ def summarize_pod(body: dict[str, Any]) -> PodInfo:
         ip=status.get("podIP") or None,
         port=port,
         ready=ready,
-        started_at=_parse_time(started) if started else None,
+        started_at=parse_timestamp(started) if started else None,
         owner=owner,
         deleting=bool(meta.get("deletionTimestamp")),
     )
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def gate_of(labels: dict[str, str]) -> str | None:

@@ -55,6 +55,7 @@ from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_status
 from deploymentgate.notify import Notifier
 from deploymentgate.observations import SmokeJobState
+from deploymentgate.timestamps import read_timestamp
 
 log = logging.getLogger(__name__)
 ECHOES_KEPT = 4  # our own status writes whose watch events are recognised
@@ -251,11 +252,11 @@ class GateReconciler:
             probing=self.prober.plan,
             generation=meta.get("generation"),
             deleting=deleting,
-            deleting_since=_timestamp(meta.get("deletionTimestamp")) if deleting else None,
+            deleting_since=read_timestamp(meta.get("deletionTimestamp")) if deleting else None,
             spec_error=error,
             sign_offs=signed[0],
             sign_off_policy=signed[1],
-            created=_timestamp(meta.get("creationTimestamp")),
+            created=read_timestamp(meta.get("creationTimestamp")),
             commands=commands_of(meta.get("annotations")),
             required_gates=required_gates(
                 spec, self.namespace, self.name, _gate_entries(spec, world, self.namespace)
@@ -391,16 +392,6 @@ def _with_unstored(
     if not missing:
         return patch
     return {**missing, **(patch or {})}
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """An API timestamp ("2026-11-29T21:00:00Z"), or None when absent or unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _plain(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import functools
 import logging
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from kubernetes.aio import client as kclient
@@ -24,6 +23,7 @@ from deploymentgate.core.inputs import ObservedSignOff
 from deploymentgate.core.policy_state import PolicyState, assess
 from deploymentgate.k8s.api import KubeApi
 from deploymentgate.manifests.approval_policy import POLICY_NAME
+from deploymentgate.timestamps import read_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def summarize_approval(body: Mapping[str, Any]) -> tuple[str, ObservedSignOff] |
     """(gate name, sign-off) of a GateApproval; None for one the schema would not admit."""
     spec = body.get("spec") or {}
     meta = body.get("metadata") or {}
-    created = _timestamp(meta.get("creationTimestamp"))
+    created = read_timestamp(meta.get("creationTimestamp"))
     fields = [spec.get(k) for k in ("gate", "revision", "role", "approver")]
     if created is None or not all(isinstance(f, str) and f for f in fields):
         return None
@@ -49,17 +49,6 @@ def summarize_approval(body: Mapping[str, Any]) -> tuple[str, ObservedSignOff] |
         groups=frozenset(g for g in groups if isinstance(g, str)),
         created=created,
     )
-
-
-def _timestamp(raw: Any) -> datetime | None:
-    if isinstance(raw, datetime):
-        return raw
-    if not isinstance(raw, str):
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class PolicyReader:

@@ -155,7 +155,8 @@ class EventType(StrEnum):
 
 
 class Reason(StrEnum):
-    """Kubernetes Event reasons the gate emits."""
+    """Why the gate did something: the reason of its Kubernetes Events and of its
+    status history entries (some history reasons have no Event of their own)."""
 
     ADOPTED = "Adopted"
     REVISION_DETECTED = "RevisionDetected"
@@ -180,6 +181,15 @@ class Reason(StrEnum):
     RETRIED = "Retried"
     PROMOTE_REQUESTED = "PromoteRequested"
     COMMAND_IGNORED = "CommandIgnored"
+    # History only: transitions whose Event, if any, carries another reason.
+    READY = "Ready"
+    VERIFIED = "Verified"
+    STEP_PASSED = "StepPassed"
+    STEPS_PASSED = "StepsPassed"
+    RELEASED = "Released"
+    SPEC_VALID = "SpecValid"
+    CONFLICT_RESOLVED = "ConflictResolved"
+    TARGET_FOUND = "TargetFound"
 
 
 @dataclass(frozen=True)

@@ -173,9 +173,9 @@ def _promote(run: Run, command: Command) -> None:
         f"revision {st.revision}: skipping {what} on request (kubectl gate promote)",
     )
     if full:
-        enter_promoting(run, "PromoteRequested")
+        enter_promoting(run, Reason.PROMOTE_REQUESTED)
     else:
-        enter_step(run, index + 1, "PromoteRequested")
+        enter_step(run, index + 1, Reason.PROMOTE_REQUESTED)
 
 
 _ACT = {

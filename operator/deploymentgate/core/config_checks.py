@@ -20,10 +20,7 @@ import fnmatch
 from collections.abc import Mapping
 from typing import Any
 
-from deploymentgate.models import ConfigChecks
-
-# Keep equal to deploymentgate.k8s.builders.SERVING_LABEL (a test holds them together).
-SERVING_LABEL = "deploymentgate.dev/serving"
+from deploymentgate.models import SERVING_LABEL, ConfigChecks
 
 
 def template_problems(config: ConfigChecks | None, template: Mapping[str, Any] | None) -> list[str]:

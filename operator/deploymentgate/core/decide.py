@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from deploymentgate.core import phases
 from deploymentgate.core.actions import (
     Action,
+    Reason,
     RecordEvent,
     RemoveVerification,
     StopProbes,
@@ -80,10 +81,10 @@ def decide(spec: GateSpec | None, status: GateStatus, obs: Observations, now: da
         phases.held(run, obs.held_by)
         return _finish(run, _hands_off(run))
     if run.status.phase is Phase.INVALID:
-        if run.status.message.startswith(phases.ALREADY_GATED):
-            phases.resume(run, "Released", "no other gate holds the Deployment now; resuming")
+        if phases.interrupted_by(run.status) is Reason.ALREADY_GATED:
+            phases.resume(run, Reason.RELEASED, "no other gate holds the Deployment now; resuming")
         else:
-            phases.resume(run, "SpecValid", "spec is valid again; resuming")
+            phases.resume(run, Reason.SPEC_VALID, "spec is valid again; resuming")
     run.set(target=spec.target_ref.name)
     if obs.conflicts:
         phases.conflicted(run, obs.conflicts)
@@ -92,10 +93,11 @@ def decide(spec: GateSpec | None, status: GateStatus, obs: Observations, now: da
         phases.target_missing(run)
         return _finish(run, _target_missing_actions(run))
     if run.status.phase is Phase.BLOCKED and run.status.resume_phase is not None:
-        if run.status.message.startswith(phases.NAME_CONFLICT):
-            phases.resume(run, "ConflictResolved", "name conflict resolved; resuming")
+        if phases.interrupted_by(run.status) is Reason.NAME_CONFLICT:
+            phases.resume(run, Reason.CONFLICT_RESOLVED, "name conflict resolved; resuming")
         else:
-            phases.resume(run, "TargetFound", f"Deployment {spec.target_ref.name} found; resuming")
+            name = spec.target_ref.name
+            phases.resume(run, Reason.TARGET_FOUND, f"Deployment {name} found; resuming")
     apply_commands(run)
     _settle(run)
     return _finish(run, plan(run))

@@ -42,7 +42,7 @@ def hand_back(run: Run) -> tuple[list[Action], bool]:
     obs, st = run.obs, run.status
     t, vf, service = obs.target, obs.verification, obs.service
     if obs.held_by is not None:
-        run.say(f"gate deleted; it never held anything ({obs.held_by} does)")
+        run.say(f"gate deleted; it never held anything ({obs.held_by.describe()} does)")
         return [], True
     owned = sorted(r for r, w in obs.serving.items() if w.exists)
     actions: list[Action] = []

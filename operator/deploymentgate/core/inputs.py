@@ -113,6 +113,49 @@ class ObservedSignOff:
     created: datetime
 
 
+class ConflictCause(StrEnum):
+    """How an object is in the gate's way."""
+
+    NOT_OWNED = "NotOwned"  # a name the gate would use, taken by an object it does not own
+    GATE_TARGET = "GateTarget"  # the targetRef is itself a DeploymentGate's own Deployment
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An object in the gate's way; while any exists the gate touches nothing.
+
+    owner_uid  the DeploymentGate that controls the object (ownerReference), if any
+    gate       the name of the gate it is in the way of
+    """
+
+    cause: ConflictCause
+    kind: str  # "Deployment", "Service"
+    namespace: str
+    name: str
+    gate: str
+    owner_uid: str | None = None
+
+    def describe(self) -> str:
+        """The sentence the gate's message and Event show for it."""
+        if self.cause is ConflictCause.GATE_TARGET:
+            return (
+                f"{self.kind} {self.name} is controlled by a DeploymentGate, not written by a team"
+            )
+        return f"{self.kind} {self.name} exists and is not owned by gate {self.gate}"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The older gate that already holds this gate's Deployment or Service."""
+
+    namespace: str
+    name: str
+    uid: str = ""
+
+    def describe(self) -> str:
+        return f"gate {self.name}"
+
+
 @dataclass(frozen=True)
 class Observations:
     """The world as seen at the start of one reconcile.
@@ -129,13 +172,12 @@ class Observations:
     verification  `<target>-verify`, owned by the gate: the revision under
                   test at 0% traffic (ABSENT when missing or not owned).
     service       the team's Service and whether its selector is gated.
-    conflicts     names the gate would create but that are taken by objects
-                  it does not own, as sentences ("Deployment email-verify
-                  exists and is not owned by gate email"); while any exist
-                  the gate is Blocked and touches nothing.
-    held_by       another gate that already holds this Deployment or Service
-                  ("gate chat-a"), or None; this gate is then Invalid and
+    conflicts     the objects in the gate's way (a name it would create, taken
+                  by an object it does not own; a target that is a gate's
+                  own Deployment); while any exist the gate is Blocked and
                   touches nothing.
+    held_by       another gate that already holds this Deployment or Service,
+                  or None; this gate is then Invalid and touches nothing.
     probes        probe results that arrived since the last reconcile (results
                   already folded into the status are recognised and skipped).
     probing       what the probe runner is running now (None after a restart).
@@ -166,8 +208,8 @@ class Observations:
     serving: Mapping[str, WorkloadState] = field(default_factory=dict)
     verification: WorkloadState = ABSENT
     service: ServiceState = NO_SERVICE
-    conflicts: tuple[str, ...] = ()
-    held_by: str | None = None
+    conflicts: tuple[Conflict, ...] = ()
+    held_by: Holder | None = None
     probes: tuple[ProbeObservation, ...] = ()
     probing: ProbeRun | None = None
     generation: int | None = None

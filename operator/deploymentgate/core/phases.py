@@ -8,8 +8,11 @@ inputs changes nothing and emits no event twice.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from deploymentgate.core.actions import Reason
 from deploymentgate.core.config_checks import template_problems
+from deploymentgate.core.inputs import Conflict, Holder
 from deploymentgate.core.run import Run, clock
 from deploymentgate.core.signoff import sign_off_pending
 from deploymentgate.core.smoke import pending as smoke_pending
@@ -25,7 +28,7 @@ from deploymentgate.core.verification import (
     watch_probes,
 )
 from deploymentgate.durations import format_duration
-from deploymentgate.models import Phase, ProbesStatus, Trigger
+from deploymentgate.models import GateStatus, Phase, ProbesStatus, Trigger
 
 # ------------------------------------------------------------------ overlays
 
@@ -48,14 +51,14 @@ def invalid(run: Run, error: str, reason: Reason = Reason.INVALID_SPEC) -> None:
 ALREADY_GATED = "already gated by "
 
 
-def held(run: Run, holder: str) -> None:
+def held(run: Run, holder: Holder) -> None:
     """Another, older gate holds this Deployment or Service: this one stays out."""
     what = ""
     if run.spec is not None:
         what = f" (Deployment {run.spec.target_ref.name}, Service {run.spec.service})"
     invalid(
         run,
-        f"{ALREADY_GATED}{holder}{what}: one gate per Deployment and Service;"
+        f"{ALREADY_GATED}{holder.describe()}{what}: one gate per Deployment and Service;"
         " this gate touches nothing (delete it, or delete the other gate first)",
         Reason.ALREADY_GATED,
     )
@@ -64,10 +67,11 @@ def held(run: Run, holder: str) -> None:
 NAME_CONFLICT = "name conflict: "
 
 
-def conflicted(run: Run, conflicts: tuple[str, ...]) -> None:
+def conflicted(run: Run, conflicts: tuple[Conflict, ...]) -> None:
     """A name the gate would use is taken by an object it does not own: touch nothing."""
     st = run.status
-    message = f"{NAME_CONFLICT}{'; '.join(conflicts)}; nothing is touched until it is resolved"
+    listed = "; ".join(c.describe() for c in conflicts)
+    message = f"{NAME_CONFLICT}{listed}; nothing is touched until it is resolved"
     if st.phase is Phase.BLOCKED and st.resume_phase is not None:
         if st.message != message:
             run.say(message)
@@ -76,6 +80,24 @@ def conflicted(run: Run, conflicts: tuple[str, ...]) -> None:
     run.set(resume_phase=st.phase or Phase.INITIALIZING)
     run.transition(Phase.BLOCKED, Reason.NAME_CONFLICT, message)
     run.event(Reason.NAME_CONFLICT, message, warning=True)
+
+
+def interrupted_by(status: GateStatus) -> Reason | None:
+    """What holds the gate Invalid, or Blocked until it can resume, as typed data.
+
+    The status has no field for it (what is written to the cluster stays as it
+    is), so its one record is the message the overlays above render; this is the
+    one place that reads it back, next to the renderers (tests hold them together).
+    """
+    if status.phase is Phase.INVALID:
+        if status.message.startswith(ALREADY_GATED):
+            return Reason.ALREADY_GATED
+        return Reason.INVALID_SPEC
+    if status.phase is Phase.BLOCKED and status.resume_phase is not None:
+        if status.message.startswith(NAME_CONFLICT):
+            return Reason.NAME_CONFLICT
+        return Reason.TARGET_MISSING
+    return None
 
 
 def target_missing(run: Run) -> None:
@@ -90,7 +112,7 @@ def target_missing(run: Run) -> None:
     run.event(Reason.TARGET_MISSING, message, warning=True)
 
 
-def resume(run: Run, reason: str, message: str) -> None:
+def resume(run: Run, reason: Reason, message: str) -> None:
     """Return to the phase an overlay interrupted, restarting its clocks.
 
     Time spent Invalid or without a Deployment counts against no deadline and
@@ -145,7 +167,7 @@ def initializing(run: Run) -> None:
     if layout.in_effect and (service.gated or not service.exists):
         run.transition(
             Phase.IDLE,
-            "Ready",
+            Reason.READY,
             f"revision {stable} serving from {serving} ({n} replicas);"
             " new revisions are verified before traffic moves",
         )
@@ -198,10 +220,10 @@ def verifying(run: Run) -> None:
             message = (
                 f"revision {st.revision} verified at 0% traffic; waiting for {'; '.join(waiting)}"
             )
-            run.transition(Phase.AWAITING_APPROVAL, "Verified", message)
+            run.transition(Phase.AWAITING_APPROVAL, Reason.VERIFIED, message)
             run.event(Reason.AWAITING_APPROVAL, message)
             return
-        enter_step(run, 0, "Verified")
+        enter_step(run, 0, Reason.VERIFIED)
         return
     waiting = sign_off_pending(run)
     failing = failing_now(run)
@@ -213,7 +235,7 @@ def verifying(run: Run) -> None:
         f"approved by {', '.join(approvers)}" if approvers else "cleared by its required gates"
     )
     run.event(Reason.APPROVED, message)
-    enter_step(run, 0, "Approved")
+    enter_step(run, 0, Reason.APPROVED)
 
 
 def progressing(run: Run) -> None:
@@ -258,7 +280,7 @@ def progressing(run: Run) -> None:
     holding = failing_now(run) + unconfirmed_since(run, st.step_ready_since)
     if not holding:
         if index + 1 < len(steps):
-            enter_step(run, index + 1, "StepPassed")
+            enter_step(run, index + 1, Reason.STEP_PASSED)
         else:
             enter_promoting(run)
         return
@@ -410,7 +432,7 @@ def _revision_changed(run: Run) -> bool:
     return True
 
 
-def enter_step(run: Run, index: int, reason: str) -> None:
+def enter_step(run: Run, index: int, reason: Reason) -> None:
     steps = run.gate_spec.traffic.steps
     previous = steps[index - 1] if index > 0 else 0
     layout = run.router.step(run.fleet, steps[index], previous, shifted=False)
@@ -427,9 +449,17 @@ def enter_step(run: Run, index: int, reason: str) -> None:
     run.wake_at(run.now + run.gate_spec.traffic.progress_deadline)
 
 
-def enter_promoting(run: Run, reason: str = "StepsPassed") -> None:
+# The two ways into promotion, and how the message says each.
+PromotedBy = Literal[Reason.STEPS_PASSED, Reason.PROMOTE_REQUESTED]
+_PROMOTED_HOW: dict[PromotedBy, str] = {
+    Reason.STEPS_PASSED: "passed every step",
+    Reason.PROMOTE_REQUESTED: "skips its remaining steps",
+}
+
+
+def enter_promoting(run: Run, reason: PromotedBy = Reason.STEPS_PASSED) -> None:
     revision = run.status.revision
-    how = "passed every step" if reason == "StepsPassed" else "skips its remaining steps"
+    how = _PROMOTED_HOW[reason]
     message = (
         f"revision {revision} {how}; {run.serving_name(revision)} takes all"
         " traffic (no serving pod restarts)"

@@ -15,6 +15,7 @@ from typing import Any
 
 from deploymentgate.manifests.approval_policy import POLICY_NAME, VALIDATIONS, VARIABLES, policy
 from deploymentgate.models import KIND
+from deploymentgate.timestamps import read_timestamp
 
 # A sign-off created this soon after the policy or its binding may have been
 # admitted before the API server enforced them: it does not count.
@@ -120,12 +121,4 @@ def _binding_differences(spec: Mapping[str, Any], name: str) -> list[str]:
 
 
 def _created(obj: Mapping[str, Any]) -> datetime | None:
-    raw = (obj.get("metadata") or {}).get("creationTimestamp")
-    if isinstance(raw, datetime):
-        return raw
-    if not isinstance(raw, str):
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return read_timestamp((obj.get("metadata") or {}).get("creationTimestamp"))

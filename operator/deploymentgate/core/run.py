@@ -7,13 +7,13 @@ copy, so the caller's status object stays what it was.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Unpack
 
 from deploymentgate.core.actions import EventType, Reason, RecordEvent
 from deploymentgate.core.conditions import appended
 from deploymentgate.core.inputs import Observations
 from deploymentgate.core.routers import Fleet, TrafficRouter, router_for
-from deploymentgate.models import GateSpec, GateStatus, HistoryEntry, Phase
+from deploymentgate.models import GateSpec, GateStatus, HistoryEntry, Phase, StatusChanges
 from deploymentgate.observations import WorkloadState
 
 
@@ -68,23 +68,24 @@ class Run:
         """`<target>-<revision>`: the gate's serving Deployment of `revision`."""
         return f"{self.gate_spec.target_ref.name}-{revision}"
 
-    def set(self, **changes: Any) -> None:
+    def set(self, **changes: Unpack[StatusChanges]) -> None:
+        """Rewrite these status fields (typed: mypy rejects an unknown one)."""
         self.status = self.status.model_copy(update=changes)
 
     def say(self, message: str) -> None:
         self.set(message=message)
 
-    def transition(self, phase: Phase, reason: Reason | str, message: str) -> None:
+    def transition(self, phase: Phase, reason: Reason, message: str) -> None:
         self.set(phase=phase, phase_since=self.now, message=message)
         self.remember(reason, message)
 
-    def remember(self, reason: Reason | str, message: str) -> None:
+    def remember(self, reason: Reason, message: str) -> None:
         """A history entry for the current phase (transitions and steps)."""
         entry = HistoryEntry(
             time=self.now,
             revision=self.status.revision,
             phase=self.status.phase or Phase.INITIALIZING,
-            reason=str(reason),
+            reason=reason.value,
             message=message,
         )
         self.set(history=appended(self.status.history, entry))

@@ -23,12 +23,11 @@ from typing import Any
 
 from deploymentgate.core.smoke import job_name
 from deploymentgate.k8s.revision import LABEL_PREFIX
-from deploymentgate.models import API_GROUP, API_VERSION, KIND
+from deploymentgate.models import API_GROUP, API_VERSION, KIND, SERVING_LABEL
 
 GATE_LABEL = "deploymentgate.dev/gate"
 ROLE_LABEL = "deploymentgate.dev/role"
 REVISION_LABEL = "deploymentgate.dev/revision"
-SERVING_LABEL = "deploymentgate.dev/serving"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "deploymentgate"}
 ROLE_SERVING = "serving"
 ROLE_VERIFY = "verify"

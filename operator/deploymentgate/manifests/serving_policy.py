@@ -29,9 +29,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from deploymentgate.manifests import admission
-from deploymentgate.models import API_GROUP
+from deploymentgate.models import API_GROUP, SERVING_LABEL
 
-SERVING_LABEL = "deploymentgate.dev/serving"
 POLICY_NAME = f"serving-label.{API_GROUP}"
 
 # kube-controller-manager turns the operator's Deployments into ReplicaSets

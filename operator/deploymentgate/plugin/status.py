@@ -39,6 +39,7 @@ from deploymentgate.k8s.builders import (
 from deploymentgate.models import KIND
 from deploymentgate.plugin.get import PROBES, VERDICT, read_gates
 from deploymentgate.plugin.session import PluginError, Session, as_dict, refusal
+from deploymentgate.timestamps import read_timestamp
 
 EVENTS_SHOWN = 5
 WIDTH = 100  # probe numbers wrap here
@@ -66,11 +67,9 @@ class Snapshot:
 
 
 def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    """A time from kubectl's JSON (naive means UTC), or None."""
+    moment = read_timestamp(value) if isinstance(value, str) else None
+    if moment is None:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from deploymentgate.probes.observe import clip
+from deploymentgate.timestamps import parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def server_delay(message: dict[str, Any], wall: float) -> float | None:
         sent = float(ts) / 1000 if ts > 1e11 else float(ts)
     elif isinstance(ts, str):
         try:
-            sent = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+            sent = parse_timestamp(ts).timestamp()
         except ValueError:
             return None
     if sent is None or sent != sent:  # NaN
