@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from deploymentgate.controller.apihealth import ApiHealth
+from deploymentgate.controller.options import OperatorOptions
 from deploymentgate.k8s.api import KubeApi, load_client
 from deploymentgate.k8s.secrets import SecretReader
 from deploymentgate.metrics import GateMetrics
@@ -17,7 +18,6 @@ PASSES_AT_ONCE = 64
 
 if TYPE_CHECKING:
     from deploymentgate.controller.reconcile import GateReconciler
-    from deploymentgate.controller.runner import OperatorOptions
 
 
 @dataclass
