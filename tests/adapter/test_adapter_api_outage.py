@@ -17,14 +17,10 @@ from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
 from deploymentgate.controller import handlers, signoffs
-from deploymentgate.controller.apihealth import (
-    STARTING_GRACE,
-    ApiHealth,
-    KopfRetryFilter,
-    unreachable_error,
-)
+from deploymentgate.controller.apihealth import STARTING_GRACE, ApiHealth, unreachable_error
 from deploymentgate.controller.backoff import CAP, FIRST, Backoff, base_delay
 from deploymentgate.controller.context import OperatorContext
+from deploymentgate.controller.kopf_workarounds import KopfRetryFilter
 from deploymentgate.core.approval_policy import binding, policy
 from deploymentgate.k8s.api import ApiError
 

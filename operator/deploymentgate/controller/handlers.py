@@ -16,10 +16,9 @@ import kopf
 
 from deploymentgate.controller.apihealth import describe, unreachable_error
 from deploymentgate.controller.backoff import Backoff, outage_wait
-from deploymentgate.controller.connections import bounded, connection_limit
 from deploymentgate.controller.context import OperatorContext
-from deploymentgate.controller.diffbase import NoDiffBase
 from deploymentgate.controller.jobs import JobInfo, is_smoke_job, summarize_job
+from deploymentgate.controller.kopf_workarounds import NoDiffBase, bounded, connection_limit
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
 from deploymentgate.controller.reconcile import GateReconciler
 from deploymentgate.controller.signoffs import policy_reader, summarize_approval
@@ -61,7 +60,7 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="rollout.deploymentgate.dev"
     )
-    settings.persistence.diffbase_storage = NoDiffBase()  # see controller.diffbase
+    settings.persistence.diffbase_storage = NoDiffBase()  # see kopf_workarounds.diffbase
     # Our own Events say what happened; kopf's per-handler chatter would bury them.
     settings.posting.level = logging.WARNING
     # The pods index keeps only pods that carry a gate's label: the API server
@@ -86,7 +85,7 @@ def _default_priority() -> int:
 
 @kopf.on.login(registry=registry)
 async def login(memo: Any, **kwargs: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession | None:
-    """The usual credentials, over a bounded connection pool (see connections)."""
+    """The usual credentials, over a bounded connection pool (see kopf_workarounds.session)."""
     if memo.options.kubeconfig:
         os.environ["KUBECONFIG"] = memo.options.kubeconfig
         info = kopf.login_with_kubeconfig(**kwargs)

@@ -32,13 +32,12 @@ def run_operator(options: OperatorOptions) -> int:
 
 
 async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
-    from deploymentgate.controller import handlers, kopf_patches
-    from deploymentgate.controller.apihealth import KopfRetryFilter
+    from deploymentgate.controller import handlers, kopf_workarounds
     from deploymentgate.controller.context import OperatorContext
-    from deploymentgate.controller.kopf_chatter import KopfSuccessFilter
+    from deploymentgate.controller.kopf_workarounds import KopfRetryFilter, KopfSuccessFilter
     from deploymentgate.controller.memory import trim_forever
 
-    kopf_patches.apply()
+    kopf_workarounds.apply()
     context = await OperatorContext.create(options, metrics)
     # While the API server is gone, kopf's retries are one line of ours, not dozens a minute.
     quiet = (KopfRetryFilter(context.api_health), KopfSuccessFilter())
