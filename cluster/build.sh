@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Builds the local cluster's tools from the Go module proxy into .cache/bin:
-# etcd, kube-apiserver, kube-controller-manager and kubectl (cluster/k8s),
-# helm (cluster/helm) and traefik, the sandbox's Gateway API implementation
-# (cluster/traefik). It also copies the Gateway API CRDs (standard channel) of
-# the version Traefik was built against from the module cache into
-# cluster/traefik/crds. A stamp per group makes a warm run a no-op; any change
-# to a group's go.mod, go.sum, sources or this script rebuilds that group.
+# Builds the local cluster's tools from the Go module proxy into .cache/bin, by
+# group:
+#   cluster  etcd, kube-apiserver, kube-controller-manager and kubectl
+#            (cluster/k8s) and helm (cluster/helm): every local cluster needs them.
+#   traefik  traefik, the sandbox's Gateway API implementation (cluster/traefik),
+#            which only `demo --router gatewayAPI` and the Gateway API tests use;
+#            it also copies the Gateway API CRDs (standard channel) of the version
+#            Traefik was built against from the module cache into
+#            cluster/traefik/crds.
+# Usage: cluster/build.sh [cluster] [traefik]   (no group: both)
+# A stamp per group makes a warm run a no-op; any change to a group's go.mod,
+# go.sum, sources or this script rebuilds that group.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -49,27 +54,40 @@ build_traefik() {
   echo "traefik built in $(( $(date +%s) - start ))s into $out"
 }
 
-stamp=$(cat "$here"/k8s/go.mod "$here"/k8s/go.sum "$here"/k8s/etcd/main.go \
-  "$here"/helm/go.mod "$here"/helm/go.sum "$0" | sha256sum | cut -c1-16)
-if up_to_date .stamp "$stamp" etcd kube-apiserver kube-controller-manager kubectl helm; then
-  echo "cluster tools up to date in $out"
-  build_traefik
-  exit 0
-fi
+build_cluster() {
+  local stamp k8s_version pkg ldflags start
+  stamp=$(cat "$here"/k8s/go.mod "$here"/k8s/go.sum "$here"/k8s/etcd/main.go \
+    "$here"/helm/go.mod "$here"/helm/go.sum "$0" | sha256sum | cut -c1-16)
+  if up_to_date .stamp "$stamp" etcd kube-apiserver kube-controller-manager kubectl helm; then
+    echo "cluster tools up to date in $out"
+    return
+  fi
 
-k8s_version=$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/k8s/go.mod")
-pkg=k8s.io/component-base/version
-ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitTreeState=clean"
-ldflags="$ldflags -X $pkg.gitMajor=$(echo "$k8s_version" | cut -d. -f1 | tr -d v)"
-ldflags="$ldflags -X $pkg.gitMinor=$(echo "$k8s_version" | cut -d. -f2)"
+  k8s_version=$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/k8s/go.mod")
+  pkg=k8s.io/component-base/version
+  ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitTreeState=clean"
+  ldflags="$ldflags -X $pkg.gitMajor=$(echo "$k8s_version" | cut -d. -f1 | tr -d v)"
+  ldflags="$ldflags -X $pkg.gitMinor=$(echo "$k8s_version" | cut -d. -f2)"
 
-start=$(date +%s)
-echo "building etcd, kube-apiserver, kube-controller-manager, kubectl ($k8s_version) ..."
-(cd "$here/k8s" && go build -trimpath -ldflags "$ldflags" -o "$out/" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kubectl ./etcd)
-echo "building helm ..."
-(cd "$here/helm" && go build -trimpath -ldflags "-s -w" -o "$out/" helm.sh/helm/v3/cmd/helm)
-echo "$stamp" > "$out/.stamp"
-echo "cluster tools built in $(( $(date +%s) - start ))s into $out"
-build_traefik
+  start=$(date +%s)
+  echo "building etcd, kube-apiserver, kube-controller-manager, kubectl ($k8s_version) ..."
+  (cd "$here/k8s" && go build -trimpath -ldflags "$ldflags" -o "$out/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kubectl ./etcd)
+  echo "building helm ..."
+  (cd "$here/helm" && go build -trimpath -ldflags "-s -w" -o "$out/" helm.sh/helm/v3/cmd/helm)
+  echo "$stamp" > "$out/.stamp"
+  echo "cluster tools built in $(( $(date +%s) - start ))s into $out"
+}
+
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(cluster traefik)
+for group in "${groups[@]}"; do
+  case $group in
+    cluster | traefik) ;;
+    *) echo "usage: $0 [cluster] [traefik] (no group: both); unknown group: $group" >&2; exit 2 ;;
+  esac
+done
+for group in "${groups[@]}"; do
+  "build_$group"
+done

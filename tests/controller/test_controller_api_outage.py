@@ -16,15 +16,11 @@ import pytest
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
-from deploymentgate.controller import handlers, signoffs
-from deploymentgate.controller.apihealth import (
-    STARTING_GRACE,
-    ApiHealth,
-    KopfRetryFilter,
-    unreachable_error,
-)
+from deploymentgate.controller import attempts, signoffs
+from deploymentgate.controller.apihealth import STARTING_GRACE, ApiHealth, unreachable_error
 from deploymentgate.controller.backoff import CAP, FIRST, Backoff, base_delay
 from deploymentgate.controller.context import OperatorContext
+from deploymentgate.controller.kopf_workarounds import KopfRetryFilter
 from deploymentgate.k8s.api import ApiError
 from deploymentgate.manifests.approval_policy import binding, policy
 
@@ -204,7 +200,7 @@ async def test_a_gate_without_answers_logs_nothing_of_its_own(
 ) -> None:
     backoff = Backoff()
     caplog.set_level(logging.INFO)
-    delays = [handlers._failed(ctx, backoff, "reconcile", "shop", "a", refused()) for _ in range(6)]
+    delays = [attempts.failed(ctx, backoff, "reconcile", "shop", "a", refused()) for _ in range(6)]
     # The longest wait from the start: the readiness check, not this timer, wakes it.
     assert all(0.8 * CAP <= delay <= CAP for delay in delays), delays
 
@@ -218,7 +214,7 @@ async def test_a_gate_without_answers_logs_nothing_of_its_own(
         await asyncio.sleep(0.1)
     assert [r.name for r in lines()] == ["deploymentgate.controller.apihealth"]
     assert not any(r.exc_info for r in lines())
-    handlers._passed(ctx, backoff, "reconcile", "shop", "a")
+    attempts.passed(ctx, backoff, "reconcile", "shop", "a")
     assert ctx.api_health.reachable and not backoff.failing
 
 
@@ -229,8 +225,8 @@ async def test_a_gate_whose_calls_are_refused_logs_the_streak_once_and_its_end(
     caplog.set_level(logging.INFO, logger="deploymentgate.controller.handlers")
     forbidden = ApiError(403, "deployments.apps is forbidden")
     for _ in range(4):
-        handlers._failed(ctx, backoff, "reconcile", "shop", "a", forbidden)
-    handlers._passed(ctx, backoff, "reconcile", "shop", "a")
+        attempts.failed(ctx, backoff, "reconcile", "shop", "a", forbidden)
+    attempts.passed(ctx, backoff, "reconcile", "shop", "a")
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2, messages
     assert "reconcile of shop/a failed (1 in a row): ApiError: 403" in messages[0]
@@ -248,7 +244,7 @@ async def test_a_bug_keeps_its_traceback_once_per_streak(
         try:
             raise KeyError("spec")
         except KeyError as exc:
-            handlers._failed(ctx, backoff, "reconcile", "shop", "a", exc)
+            attempts.failed(ctx, backoff, "reconcile", "shop", "a", exc)
     assert [bool(r.exc_info) for r in caplog.records] == [True]
 
 
@@ -258,9 +254,9 @@ async def test_a_gate_that_only_waited_for_the_api_server_says_nothing_when_it_r
     backoff = Backoff()
     caplog.set_level(logging.INFO, logger="deploymentgate.controller.handlers")
     for _ in range(5):
-        handlers._failed(ctx, backoff, "reconcile", "shop", "a", refused())
-    handlers._passed(ctx, backoff, "reconcile", "shop", "a")
-    assert [r for r in caplog.records if r.name == handlers.log.name] == []
+        attempts.failed(ctx, backoff, "reconcile", "shop", "a", refused())
+    attempts.passed(ctx, backoff, "reconcile", "shop", "a")
+    assert [r for r in caplog.records if r.name == attempts.log.name] == []
     # Over before the first readiness check: a blip, so not even the operator-wide pair.
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
@@ -344,8 +340,8 @@ async def test_errors_of_an_api_server_still_starting_are_the_outage_s(
 ) -> None:
     backoff = Backoff()
     caplog.set_level(logging.INFO, logger="deploymentgate.controller.handlers")
-    handlers._failed(ctx, backoff, "reconcile", "shop", "a", refused())
+    attempts.failed(ctx, backoff, "reconcile", "shop", "a", refused())
     forbidden = ApiError(403, "deployments.apps is forbidden")  # RBAC caches not loaded yet
-    handlers._failed(ctx, backoff, "reconcile", "shop", "a", forbidden)
-    handlers._passed(ctx, backoff, "reconcile", "shop", "a")
-    assert [r for r in caplog.records if r.name == handlers.log.name] == []
+    attempts.failed(ctx, backoff, "reconcile", "shop", "a", forbidden)
+    attempts.passed(ctx, backoff, "reconcile", "shop", "a")
+    assert [r for r in caplog.records if r.name == attempts.log.name] == []

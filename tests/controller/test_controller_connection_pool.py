@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import kopf
 
-from deploymentgate.controller.connections import (
+from deploymentgate.controller.kopf_workarounds.session import (
     REQUESTS,
     WATCH_STREAMS,
     bounded,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from deploymentgate.controller.kopf_chatter import KopfSuccessFilter
+from deploymentgate.controller.kopf_workarounds import KopfSuccessFilter
 
 
 def record(name: str, level: int, message: str) -> logging.LogRecord:

@@ -1,5 +1,5 @@
 """kopf's start-up barrier (one toggle per watched object) with the patch of
-controller.kopf_patches: workers still wait until the last object is indexed,
+controller.kopf_workarounds.toggles: workers still wait until the last object is indexed,
 but adding or dropping a toggle no longer wakes every waiter."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ import asyncio
 
 from kopf._cogs.aiokits.aiotoggles import ToggleSet
 
-from deploymentgate.controller import kopf_patches
+from deploymentgate.controller import kopf_workarounds
 
 OBJECTS = 500
 
 
 async def test_waiters_are_released_by_the_last_toggle_and_woken_only_then() -> None:
-    kopf_patches.apply()
+    kopf_workarounds.apply()
     indexed = ToggleSet(all)
     toggles = [await indexed.make_toggle(name=f"object-{i}") for i in range(OBJECTS)]
     wakeups = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def add_parser(subparsers: Any) -> None:
         choices=("replicas", "gatewayAPI"),
         default="replicas",
         help="replicas (default: the share of ready pods) or gatewayAPI (HTTPRoute weights"
-        " through a real gateway, Traefik, on loopback; needs .cache/bin/traefik)",
+        " through a real gateway, Traefik, on loopback; `make traefik` builds it)",
     )
     parser.set_defaults(func=_run)
 
@@ -52,7 +53,30 @@ def _run(args: argparse.Namespace) -> int:
         # Traefik runs as a child of this process; a kept cluster would lose it.
         print("deploymentgate demo: --router gatewayAPI runs without --keep/--down only")
         return 2
+    if args.router == "gatewayAPI" and (missing := _missing_gateway()):
+        # Said before a cluster starts: `make demo` builds the replica demo's tools only.
+        print(
+            "deploymentgate demo: --router gatewayAPI needs Traefik, which `make demo` does"
+            f" not build; missing: {', '.join(missing)}.\n"
+            "Build it once with `make traefik` (cluster/build.sh traefik; Go, several"
+            " minutes), or run `make demo-gateway`, which builds it and runs this demo."
+        )
+        return 2
     options = DemoOptions(keep=args.keep, workdir=args.dir, rate=args.rate, router=args.router)
     if args.down:
         return run_down(options)
     return run_demo(options)
+
+
+def _missing_gateway() -> list[str]:
+    """What the gateway demo needs from cluster/build.sh's traefik group and lacks."""
+    from deploymentgate_devkit.sandbox.binaries import bin_dir
+    from deploymentgate_devkit.sandbox.gateway import crd_dir
+
+    missing = []
+    traefik = bin_dir() / "traefik"
+    if not os.access(traefik, os.X_OK):
+        missing.append(str(traefik))
+    if not (crd_dir() / "VERSION").is_file():
+        missing.append(f"the Gateway API CRDs in {crd_dir()}")
+    return missing

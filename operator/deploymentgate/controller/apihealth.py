@@ -9,8 +9,9 @@ that waited as soon as it is: rollouts resume within seconds of its return,
 not at the end of each gate's backoff.
 
 kopf's watches say the same thing with a line per failed request attempt (a
-dozen streams, each retrying every few seconds); `KopfRetryFilter` leaves
-those lines out, counts them, and takes them as news of an outage.
+dozen streams, each retrying every few seconds); `KopfRetryFilter`
+(controller/kopf_workarounds/log_filters.py) leaves those lines out, counts
+them, and takes them as news of an outage.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -197,35 +197,3 @@ class ApiHealth:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-
-
-# kopf's line per failed attempt: "Request attempt #2/9 failed; will retry: GET <url> -> <repr>".
-_KOPF_RETRY = re.compile(r"Request attempt #\S+ failed; (?:will retry|escalating): .* -> (\w+)\(")
-
-
-class KopfRetryFilter(logging.Filter):
-    """A handler filter: kopf's lines about request attempts that got no answer,
-    or an error from an API server still starting, are left out (`health` says
-    it once, and counts them)."""
-
-    def __init__(self, health: ApiHealth) -> None:
-        super().__init__("kopf-retries")
-        self.health = health
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith("kopf") or record.levelno < logging.WARNING:
-            return True
-        message = record.getMessage()
-        found = _KOPF_RETRY.search(message)
-        if found is None:
-            return True
-        if found.group(1) in NO_ANSWER_NAMES:
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:  # not on the operator's loop: nothing to start from here
-                return True
-            self.health.unreachable(None, f"kopf: {found.group(1)}")
-        elif not self.health.starting(None):
-            return True
-        self.health.kopf_lines_left_out += 1
-        return False

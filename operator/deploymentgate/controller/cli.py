@@ -73,7 +73,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from deploymentgate.controller.runner import OperatorOptions, run_operator
+    from deploymentgate.controller.options import OperatorOptions
+    from deploymentgate.controller.runner import run_operator
 
     options = OperatorOptions(
         namespaces=tuple(args.namespace),

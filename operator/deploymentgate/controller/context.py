@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from deploymentgate.controller.apihealth import ApiHealth
+from deploymentgate.controller.kopf_workarounds.memo import SharedMemo
+from deploymentgate.controller.options import OperatorOptions
 from deploymentgate.k8s.api import KubeApi, load_client
 from deploymentgate.k8s.secrets import SecretReader
 from deploymentgate.metrics import GateMetrics
@@ -17,11 +19,10 @@ PASSES_AT_ONCE = 64
 
 if TYPE_CHECKING:
     from deploymentgate.controller.reconcile import GateReconciler
-    from deploymentgate.controller.runner import OperatorOptions
 
 
 @dataclass
-class OperatorContext:
+class OperatorContext(SharedMemo):  # kopf's copies of the memo are the memo itself
     options: OperatorOptions
     metrics: GateMetrics
     api: KubeApi
@@ -47,12 +48,6 @@ class OperatorContext:
     # memory while they queue for the API client's 100 connections; with it
     # they queue here, holding nothing.
     passes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(PASSES_AT_ONCE))
-
-    def __copy__(self) -> OperatorContext:
-        """kopf copies the memo for every object it watches (each Deployment,
-        Service and gate); ours is process-wide state, so every copy is itself
-        (3,000 copies at 1,000 gates otherwise, for nothing)."""
-        return self
 
     @classmethod
     async def create(cls, options: OperatorOptions, metrics: GateMetrics) -> OperatorContext:

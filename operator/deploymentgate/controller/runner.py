@@ -5,32 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 import kopf
 from prometheus_client import start_http_server
 
+from deploymentgate.controller.options import OperatorOptions
 from deploymentgate.controller.transition_log import configure_logging
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.notify import WebhookConfigError, operator_webhooks
 
 log = logging.getLogger("deploymentgate")
-
-
-@dataclass(frozen=True)
-class OperatorOptions:
-    namespaces: tuple[str, ...] = ()
-    kubeconfig: str | None = None
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 9090
-    liveness: str | None = "http://0.0.0.0:8080/healthz"
-    peering: str | None = None
-    priority: int = 0
-    tick: float = 1.0
-    log_level: str = "INFO"
-    log_format: str = "text"  # or "json"
-    webhooks: tuple[str, ...] = ()  # TYPE=URL, notified of every gate's transitions
-    webhooks_from_env: tuple[str, ...] = ()  # TYPE=VAR, the URL in environment variable VAR
 
 
 def run_operator(options: OperatorOptions) -> int:
@@ -48,13 +32,12 @@ def run_operator(options: OperatorOptions) -> int:
 
 
 async def _serve(options: OperatorOptions, metrics: GateMetrics) -> int:
-    from deploymentgate.controller import handlers, kopf_patches
-    from deploymentgate.controller.apihealth import KopfRetryFilter
+    from deploymentgate.controller import handlers, kopf_workarounds
     from deploymentgate.controller.context import OperatorContext
-    from deploymentgate.controller.kopf_chatter import KopfSuccessFilter
+    from deploymentgate.controller.kopf_workarounds import KopfRetryFilter, KopfSuccessFilter
     from deploymentgate.controller.memory import trim_forever
 
-    kopf_patches.apply()
+    kopf_workarounds.apply()
     context = await OperatorContext.create(options, metrics)
     # While the API server is gone, kopf's retries are one line of ours, not dozens a minute.
     quiet = (KopfRetryFilter(context.api_health), KopfSuccessFilter())

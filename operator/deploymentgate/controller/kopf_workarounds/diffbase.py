@@ -1,4 +1,4 @@
-"""No diff-base for kopf to keep on the gates.
+"""No diff-base for kopf to keep on the gates (kopf's public DiffBaseStorage).
 
 kopf remembers each object's last handled spec in an annotation, to tell
 on.create from on.update handlers. We have neither: a gate's loop reads its

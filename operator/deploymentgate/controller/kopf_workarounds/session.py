@@ -8,6 +8,10 @@ server answered with timeouts. With a bound, requests queue for a connection
 instead. The bound must leave room for every long-lived watch stream (one per
 watched resource, per namespace when namespaces are listed), or the watches
 would take every connection and starve the requests.
+
+`bounded` builds the session as kopf builds its own (kopf 1.45,
+kopf._cogs.clients.auth.APIContext), with a limit: the internals test checks
+that kopf still passes the same arguments.
 """
 
 from __future__ import annotations
