@@ -41,7 +41,7 @@ from deploymentgate.core import (
 from deploymentgate.core.approval_policy import PolicyState
 from deploymentgate.core.inputs import ABSENT, GatewayState, ObservedSignOff
 from deploymentgate.k8s.revision import template_revision
-from deploymentgate.models import GateSpec, GateStatus, dump, parse_spec, parse_status
+from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_spec, parse_status
 from deploymentgate.observations import (
     ProbeKind,
     ProbeObservation,
@@ -452,6 +452,11 @@ class Sim:
 
     def reasons(self) -> list[str]:
         return [e.reason.value for e in self.events]
+
+    def phase(self) -> Phase | None:
+        """The phase now: a call, so a type checker does not keep an earlier
+        `assert sim.status.phase is ...` narrowing across the passes since."""
+        return self.status.phase
 
 
 def _with_ready(workload: WorkloadState, ready: int | None) -> WorkloadState:

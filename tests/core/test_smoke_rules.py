@@ -205,7 +205,7 @@ def test_job_names_fit_a_label_value_and_tails_are_bounded() -> None:
 
 def test_the_job_runs_once_against_the_url_and_belongs_to_the_gate() -> None:
     gate = {"metadata": {"name": "chat", "namespace": "prod", "uid": "u-1"}}
-    template = {
+    template: dict[str, Any] = {
         "metadata": {"labels": {"team": "chat", "deploymentgate.dev/serving": "chat"}},
         "spec": {
             "restartPolicy": "OnFailure",

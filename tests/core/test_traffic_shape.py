@@ -150,7 +150,7 @@ def test_only_verified_or_adopted_revisions_ever_get_a_serving_deployment() -> N
     for i in range(30):
         now = t + seconds(20 + 30 * i)
         sim.tick(now, passing(now, NEW, GATED))
-    assert sim.status.phase is Phase.PROMOTED
+    assert sim.phase() is Phase.PROMOTED
 
     assert _serving_revisions_created(sim.calls[:adoption]) == [STABLE]
     assert _serving_revisions_created(sim.calls[adoption:]) == [NEW]

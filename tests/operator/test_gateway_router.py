@@ -182,13 +182,13 @@ def hand_back_exactly(world: GateWorld, written: str) -> None:
     assert after["metadata"].get("annotations") == before["metadata"].get("annotations")
     assert after["metadata"].get("labels") == before["metadata"].get("labels")
     for name in ("chat-stable", "chat-canary"):
+
+        def gone(n: str = name) -> bool:
+            services = world.get(f"/api/v1/namespaces/{world.namespace}/services")["items"]
+            return not any(s["metadata"]["name"] == n for s in services)
+
         wait_until(
-            lambda n=name: (
-                not any(
-                    s["metadata"]["name"] == n
-                    for s in world.get(f"/api/v1/namespaces/{world.namespace}/services")["items"]
-                )
-            ),
+            gone,
             30,
             what=f"Service {name} gone",
         )
@@ -209,13 +209,18 @@ def test_good_revision_steps_1_10_50_percent_by_weight_then_is_promoted(
     shares: dict[int, float] = {}
     with httpx.Client(trust_env=False, timeout=5.0) as http:
         for step, weight in enumerate((1, 10, 50)):
-            wait_until(
-                lambda s=step: (
-                    (st := world.status()).get("step") == s
+
+            def in_effect(s: int = step) -> bool:
+                st = world.status()
+                return bool(
+                    st.get("step") == s
                     and st.get("stepReadySince")
                     and status_weights(world)
                     == [("web", 100 - st["canaryWeight"], st["canaryWeight"])]
-                ),
+                )
+
+            wait_until(
+                in_effect,
                 120,
                 describe=world.diagnostics,
                 what=f"step {step + 1} ({weight}%) in effect",
@@ -324,7 +329,8 @@ def test_rollback_sets_the_canary_weight_to_0_and_no_new_request_reaches_it_afte
     after = [(round(t - decided, 2), a) for t, a in traffic.answers if t >= decided + 1.0]
     assert before["v-bad"] > 20, f"the canary never took traffic: {before}"
     assert after, "no request sent after the rollback"
-    assert not [a for a in after if a == "v-bad"], f"canary answers after 1 s: {after[:20]}"
+    late = [(t, a) for t, a in after if a == "v-bad"]
+    assert not late, f"canary answers after 1 s: {late[:20]}"
     last_canary = max((t - decided for t, a in traffic.answers if a == "v-bad"), default=0.0)
 
     rolled_back = route(world)

@@ -331,11 +331,24 @@ def test_without_the_admission_policy_no_sign_off_counts_and_the_gate_says_why(
             forged = sign_off_manifest("chat", revision, role, name, groups)
             # The API server drops a deleted binding from its admission cache a
             # moment later: until then mallory is still refused.
+
+            def admitted(forged: str = forged) -> bool:
+                return (
+                    cluster.kubectl(
+                        "create",
+                        "-n",
+                        world.namespace,
+                        "-f",
+                        "-",
+                        input=forged,
+                        kubeconfig=people["mallory"],
+                        check=False,
+                    ).returncode
+                    == 0
+                )
+
             wait_until(
-                lambda forged=forged: cluster.kubectl(
-                    "create", "-n", world.namespace, "-f", "-",
-                    input=forged, kubeconfig=people["mallory"], check=False,
-                ).returncode == 0,
+                admitted,
                 20,
                 describe=world.diagnostics,
                 what=f"a forged {role} sign-off admitted without the binding",
