@@ -104,6 +104,7 @@ def test_a_failing_job_rolls_back_with_its_log_tail_and_is_deleted() -> None:
         assert "answered 500" in event.message
         assert len(event.message) <= 1024  # kopf's cut: the tail's end survives
     assert sim.smoke_jobs == {} and sim.verification.exists is False
+    assert sim.samples
     assert all(s.serving.get(new, 0) == 0 for s in sim.samples)  # never any traffic
 
 
