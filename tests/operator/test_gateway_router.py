@@ -322,9 +322,14 @@ def test_rollback_sets_the_canary_weight_to_0_and_no_new_request_reaches_it_afte
     with Traffic(f"{gateway.url}/version") as traffic:
         world.kubectl("patch", "deployment/chat", "-p", json.dumps(bad_version_patch))
         status = world.wait_phase("RolledBack", 150, allowed=["Idle", "Verifying", "Progressing"])
-        time.sleep(3)
-    entry = next(h for h in reversed(status["history"]) if h["phase"] == "RolledBack")
-    decided = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+        entry = next(h for h in reversed(status["history"]) if h["phase"] == "RolledBack")
+        decided = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+        # Requests go on until one sent 2 s past the second the weight may take is answered.
+        wait_until(
+            lambda: any(t >= decided + 3.0 for t, _ in list(traffic.answers)),
+            30,
+            what="requests sent 3 s after the rollback answered",
+        )
     before = Counter(a for t, a in traffic.answers if t < decided)
     after = [(round(t - decided, 2), a) for t, a in traffic.answers if t >= decided + 1.0]
     assert before["v-bad"] > 20, f"the canary never took traffic: {before}"
