@@ -41,6 +41,8 @@ lint: venv
 	$(VENV)/bin/ruff check operator devkit tests bench
 	$(VENV)/bin/ruff format --check operator devkit tests bench
 	$(VENV)/bin/mypy
+	@# Each test folder's conftest.py is a module `conftest` of its own: one run each.
+	for c in $$(find tests -mindepth 2 -name conftest.py); do $(VENV)/bin/mypy "$$c" || exit 1; done
 	$(VENV)/bin/lint-imports
 
 unit: venv

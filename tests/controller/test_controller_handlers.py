@@ -63,8 +63,12 @@ def test_every_controller_module_that_registers_a_handler_is_imported_by_handler
     for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
         importlib.import_module(module.name)  # a module the runner misses would register here
     imported = {module.__name__ for module in handlers.MODULES}
-    kinds = (handlers.registry._activities, handlers.registry._indexing)
-    kinds += (handlers.registry._spawning, handlers.registry._changing)
+    kinds = (
+        handlers.registry._activities,
+        handlers.registry._indexing,
+        handlers.registry._spawning,
+        handlers.registry._changing,
+    )
     everything = [h for kind in kinds for h in kind.get_all_handlers()]
     assert {h.fn.__module__ for h in everything} <= imported
     assert len(everything) == len(EXPECTED)

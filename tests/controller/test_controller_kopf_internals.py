@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import kopf
@@ -115,7 +115,7 @@ def test_kopfs_toggleset_methods_are_the_ones_the_fix_replaces(name: str, expect
         " replaces it with a copy of the old code"
     )
     replacement = {"make_toggle": toggles._make_toggle, "drop_toggle": toggles._drop_toggle}[name]
-    assert parameters(replacement) == parameters(original), (
+    assert parameters(replacement) == parameters(original), (  # type: ignore[arg-type]
         f"kopf._cogs.aiokits.aiotoggles.ToggleSet.{name}'s parameters changed"
     )
 
@@ -162,7 +162,7 @@ def test_kopfs_retry_lines_are_still_recognised(how: str) -> None:
     assert template in source, f"kopf._cogs.clients.api.request no longer logs {template!r}"
     assert 'idx = f"#{retry}/{count}"' in source, "kopf's attempt counter changed its format"
     key = type("Key", (), {"ssl": None, "host": "127.0.0.1", "port": 6443})()
-    e = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused"))  # type: ignore[arg-type]
+    e = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused"))
     line = template.replace("{e!r}", repr(e)).format(idx="#2/9", what="GET https://x/api")
     found = KOPF_RETRY.search(line)
     assert found is not None and found.group(1) in NO_ANSWER_NAMES, line
@@ -195,10 +195,12 @@ async def test_kopfs_per_object_memo_is_the_shared_memo_itself() -> None:
     body = {"metadata": {"uid": "u-1", "name": "a", "namespace": "ns"}}
     shared = Memo()
     memory = await memories.recall(body, memobase=shared)  # type: ignore[arg-type]
-    assert memory.memo is shared, "kopf._core.reactor.inventory no longer copy.copy()s the memo"
+    assert memory.memo is cast(object, shared), (
+        "kopf._core.reactor.inventory no longer copy.copy()s the memo"
+    )
     plain = kopf.Memo()
     other = await kopf_inventory.ResourceMemories().recall(body, memobase=plain)  # type: ignore[arg-type]
-    assert other.memo is not plain, (
+    assert other.memo is not cast(object, plain), (
         "kopf._core.reactor.inventory no longer copies the memo per object:"
         " kopf_workarounds/memo.py (SharedMemo) may go"
     )

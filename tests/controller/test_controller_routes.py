@@ -220,7 +220,7 @@ def test_observed_backends_count_only_services_the_gate_owns() -> None:
 def test_weights_count_only_once_every_gateway_reporting_on_the_route_has_read_them() -> None:
     managed = applied(route(generation=4), weighted_patch(route(), B, (90, 10)))
     managed["metadata"]["generation"] = 4
-    parent = {"controllerName": "traefik.io/gateway-controller", "conditions": []}
+    parent: dict[str, Any] = {"controllerName": "traefik.io/gateway-controller", "conditions": []}
     accepted = {"type": "Accepted", "status": "True", "observedGeneration": 3}
     parent["conditions"] = [accepted]
     managed["status"] = {"parents": [parent]}

@@ -19,7 +19,7 @@ from deploymentgate.controller.transition_log import (
     TransitionLog,
     describe,
 )
-from deploymentgate.core import RecordEvent, ScaleServing
+from deploymentgate.core import Action, RecordEvent, ScaleServing
 from deploymentgate.core.actions import EventType, Reason
 from deploymentgate.models import Phase
 from deploymentgate.observations import ProbeKind
@@ -44,7 +44,7 @@ def test_a_transition_and_its_actions_are_one_line_each_and_a_repeat_is_silent(
         "revision 84c6d7f9b rolled back: error rate 8.1% over 5%",
         canary_weight=0,
     )
-    actions = [
+    actions: list[Action] = [
         ScaleServing(revision="84c6d7f9b", replicas=0),
         ScaleServing(revision="5b2a1c", replicas=4),
         RecordEvent(EventType.WARNING, Reason.ROLLED_BACK, "rolled back"),

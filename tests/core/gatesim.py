@@ -47,7 +47,7 @@ from deploymentgate.core.inputs import (
 )
 from deploymentgate.core.policy_state import PolicyState
 from deploymentgate.k8s.revision import template_revision
-from deploymentgate.models import GateSpec, GateStatus, dump, parse_spec, parse_status
+from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_spec, parse_status
 from deploymentgate.observations import (
     ProbeKind,
     ProbeObservation,
@@ -458,6 +458,11 @@ class Sim:
 
     def reasons(self) -> list[str]:
         return [e.reason.value for e in self.events]
+
+    def phase(self) -> Phase | None:
+        """The phase now: a call, so a type checker does not keep an earlier
+        `assert sim.status.phase is ...` narrowing across the passes since."""
+        return self.status.phase
 
 
 def _with_ready(workload: WorkloadState, ready: int | None) -> WorkloadState:

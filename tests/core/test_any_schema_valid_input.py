@@ -90,7 +90,7 @@ def test_the_strategies_generate_what_the_schema_admits() -> None:
 
 @pytest.mark.timeout(300)  # wall clock, on a loaded machine; CPU is bounded below
 def test_any_schema_valid_spec_and_status_decide_without_an_exception() -> None:
-    seen = {"runs": 0, "valid": 0, "invalid": 0, "phases": set()}
+    seen: dict[str, Any] = {"runs": 0, "valid": 0, "invalid": 0, "phases": set()}
     started = time.process_time()
 
     @settings(

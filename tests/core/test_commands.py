@@ -54,12 +54,12 @@ def test_a_request_left_on_the_gate_acts_once() -> None:
 
     ask(sim, Verb.RETRY, new)
     sim.tick(t + seconds(1))
-    assert sim.status.phase is Phase.VERIFYING
+    assert sim.phase() is Phase.VERIFYING
     sim.events.clear()
     # Both annotations stay on the object; neither acts again.
     for i in range(3):
         sim.tick(t + seconds(2 + i))
-    assert sim.status.phase is Phase.VERIFYING
+    assert sim.phase() is Phase.VERIFYING
     assert "RolledBack" not in sim.reasons() and "Retried" not in sim.reasons()
 
 
@@ -77,7 +77,7 @@ def test_retry_verifies_a_rolled_back_revision_again_from_zero_percent() -> None
     ask(sim, Verb.RETRY, new)
     t += minutes(6)
     sim.tick(t)
-    assert sim.status.phase is Phase.VERIFYING
+    assert sim.phase() is Phase.VERIFYING
     assert sim.status.revision == new
     assert sim.status.rollback_trigger is None
     assert sim.status.canary_weight == 0
@@ -85,7 +85,7 @@ def test_retry_verifies_a_rolled_back_revision_again_from_zero_percent() -> None
     assert "Retried" in sim.reasons()
     sim.tick(t + seconds(5), passing(t + seconds(5), new))
     sim.tick(t + seconds(10))
-    assert sim.status.phase is Phase.PROGRESSING
+    assert sim.phase() is Phase.PROGRESSING
 
 
 def test_requests_naming_another_revision_or_malformed_are_ignored_with_a_warning() -> None:

@@ -212,7 +212,7 @@ def test_good_revision_steps_1_10_50_100_by_weight_and_is_promoted() -> None:
         if expected != (100, 0):
             assert sim.gateway.reads(expected), (expected, sim.status.message)
             assert sim.replicas_of(old) == 4  # the stable runs at full size throughout
-    assert sim.status.phase is Phase.PROMOTED, sim.status.message
+    assert sim.phase() is Phase.PROMOTED, sim.status.message
     assert sim.status.stable_revision == new
     assert old not in sim.serving and sim.replicas_of(new) == 4
     assert sim.gateway.backends == (new, new) and sim.gateway.reads((100, 0))
@@ -286,7 +286,7 @@ def test_a_missing_route_holds_adoption_and_says_so() -> None:
         sim.gateway, routes={**sim.gateway.routes, "web": RouteState()}
     )
     sim.settle(T0 + minutes(1))
-    assert sim.status.phase is Phase.IDLE
+    assert sim.phase() is Phase.IDLE
     assert sim.gateway.reads((100, 0))
 
 

@@ -72,7 +72,9 @@ SCENARIOS = {
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_same_inputs_give_the_same_decision(name: str) -> None:
-    for call in SCENARIOS[name]():
+    calls = SCENARIOS[name]()
+    assert calls
+    for call in calls:
         again = decide(call.spec, call.status, call.obs, call.now)
         assert again == call.decision
 

@@ -59,7 +59,8 @@ def test_adoption_order_serving_ready_then_service_gated_then_team_deployment_sc
     assert sim.tick(T0 + minutes(4)).operations == []
     # Never fewer than 4 ready pods behind the Service, and never the team's once gated.
     assert min(s.total for s in sim.samples) >= 4
-    assert all(s.target == 0 for s in sim.samples if s.gated)
+    gated = [s for s in sim.samples if s.gated]
+    assert gated and all(s.target == 0 for s in gated)
 
 
 def test_deployment_at_zero_replicas_is_adopted_without_a_serving_pod() -> None:

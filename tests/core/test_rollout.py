@@ -46,6 +46,7 @@ def test_new_revision_is_verified_at_zero_traffic_on_pods_no_service_selects() -
     assert sim.reasons() == ["RevisionDetected", "VerificationStarted"]
     assert sim.target.replicas == 0 and sim.replicas_of(STABLE) == 10
     assert new not in sim.serving
+    assert sim.samples
     assert all(set(s.serving) == {STABLE} and s.verification == 0 for s in sim.samples)
 
 

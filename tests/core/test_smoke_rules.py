@@ -104,6 +104,7 @@ def test_a_failing_job_rolls_back_with_its_log_tail_and_is_deleted() -> None:
         assert "answered 500" in event.message
         assert len(event.message) <= 1024  # kopf's cut: the tail's end survives
     assert sim.smoke_jobs == {} and sim.verification.exists is False
+    assert sim.samples
     assert all(s.serving.get(new, 0) == 0 for s in sim.samples)  # never any traffic
 
 
@@ -205,7 +206,7 @@ def test_job_names_fit_a_label_value_and_tails_are_bounded() -> None:
 
 def test_the_job_runs_once_against_the_url_and_belongs_to_the_gate() -> None:
     gate = {"metadata": {"name": "chat", "namespace": "prod", "uid": "u-1"}}
-    template = {
+    template: dict[str, Any] = {
         "metadata": {"labels": {"team": "chat", "deploymentgate.dev/serving": "chat"}},
         "spec": {
             "restartPolicy": "OnFailure",

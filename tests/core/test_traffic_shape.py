@@ -116,6 +116,7 @@ def test_team_deployment_scaled_up_gets_no_traffic_and_is_scaled_back(phase: str
     assert decision.operations[0] == ScaleTarget(0)
     assert not any(isinstance(op, EnsureServing | ScaleServing) for op in decision.operations)
     assert NEW not in sim.serving
+    assert sim.samples
     assert all(s.gated and s.target == 0 for s in sim.samples)
     assert sim.status.phase.value == phase if sim.status.phase else False
 
@@ -129,6 +130,7 @@ def test_team_manifest_applied_while_the_operator_is_down_reaches_no_user() -> N
     sim.scale_target(4)
 
     assert sim.target.ready == 4
+    assert sim.samples
     assert all(s.gated and s.target == 0 and set(s.serving) == {STABLE} for s in sim.samples)
     # The operator comes back: it verifies the revision at 0% as usual.
     decision = sim.tick(T0 + minutes(5))
@@ -152,7 +154,7 @@ def test_only_verified_or_adopted_revisions_ever_get_a_serving_deployment() -> N
     for i in range(30):
         now = t + seconds(20 + 30 * i)
         sim.tick(now, passing(now, NEW, GATED))
-    assert sim.status.phase is Phase.PROMOTED
+    assert sim.phase() is Phase.PROMOTED
 
     assert _serving_revisions_created(sim.calls[:adoption]) == [STABLE]
     assert _serving_revisions_created(sim.calls[adoption:]) == [NEW]
@@ -495,6 +497,7 @@ def test_stable_keeps_every_pod_until_the_canary_serves_in_full_then_goes_at_onc
     assert call.obs.serving[STABLE].replicas == replicas
     # Before it, every sample had the full stable behind the Service.
     before = calls[: calls.index(call)]
+    assert before
     assert all(c.obs.serving[STABLE].ready == replicas for c in before)
     # The canary never shrank (its sessions never move) and nothing restarted.
     sizes = [

@@ -66,13 +66,17 @@ def gate_crd(cluster: Sandbox) -> str:
         name = crd.name.removesuffix(".yaml")
         # A CRD just created has no conditions yet, and kubectl wait then fails at
         # once ("accessor error") instead of waiting: wait for the condition ourselves.
-        wait_until(
-            lambda n=name: (
+
+        def established(n: str = name) -> bool:
+            return (
                 cluster.kubectl(
                     "wait", "--for=condition=Established", "--timeout=10s", f"crd/{n}", check=False
                 ).returncode
                 == 0
-            ),
+            )
+
+        wait_until(
+            established,
             30,
             what=f"crd/{name} Established",
         )

@@ -456,6 +456,77 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return values[0] if values else 0.0
 
 
+# ------------------------------------------------- the operator's own signals
+
+RECONCILES = "deploymentgate_reconciles_total"
+CAUSES = "deploymentgate_reconcile_causes_total"
+
+
+def passes(operator: OperatorProcess, cause: str | None = None) -> float:
+    """Reconcile passes the operator ran to the end (only those `cause` started),
+    as its /metrics count them."""
+    text = operator.metrics()
+    if cause is None:
+        return metric_value(text, RECONCILES)
+    return metric_value(text, CAUSES, cause=cause)
+
+
+def wait_passes(
+    operator: OperatorProcess,
+    *,
+    after: float,
+    cause: str | None = None,
+    more: int = 1,
+    timeout: float = 30.0,
+) -> float:
+    """Until `more` passes (of `cause`) have ended since the operator counted
+    `after`; the count then. For a gate in an active phase, which runs a pass
+    every tick and never rests: each pass that ended has read what changed
+    before it began, and written what it decided."""
+    return wait_until(
+        lambda: n if (n := passes(operator, cause)) >= after + more else None,
+        timeout,
+        interval=0.1,
+        what=f"{more} reconcile pass(es) ({cause or 'any cause'}) after the change",
+    )
+
+
+def wait_rested(
+    operator: OperatorProcess,
+    *,
+    after: float | None = None,
+    cause: str | None = None,
+    quiet: float = 2.0,
+    timeout: float = 30.0,
+) -> float:
+    """Until the operator has acted on everything it saw; its pass count then.
+
+    With `after` (a count of `passes(operator, cause)` taken before a change),
+    first until a pass `cause` started has ended since: the operator has looked
+    at the change. Then until no pass ends for `quiet` seconds: a pass that
+    wrote is followed by another one tick (0.5 s) later, so four quiet ticks
+    mean nothing is left to do (a gate in an active phase ticks on: use
+    `wait_passes` for it). Waiting on the operator's own count replaces a
+    fixed sleep that hoped it was long enough."""
+    began = time.monotonic()
+    if after is not None:
+        wait_until(
+            lambda: passes(operator, cause) > after,
+            timeout,
+            interval=0.1,
+            what=f"a reconcile pass ({cause or 'any cause'}) after the change",
+        )
+    last, since = passes(operator), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"the operator kept reconciling for {timeout:.0f}s ({last:.0f})")
+        time.sleep(0.1)
+        now = passes(operator)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
 @dataclass(frozen=True)
 class Sample:
     phase: str | None

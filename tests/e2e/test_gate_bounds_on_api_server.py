@@ -74,7 +74,7 @@ def test_the_smoke_template_is_kept_whole_and_its_timeout_is_bounded(
         cluster, namespace, {**SPEC, "probes": {"smoke": {"template": pod, "timeout": "2h"}}}
     )
     assert not ok and "spec.probes.smoke.timeout" in stderr and "at most 1h" in stderr, stderr
-    empty = {"spec": {"containers": []}}
+    empty: dict[str, Any] = {"spec": {"containers": []}}
     ok, stderr = _apply(cluster, namespace, {**SPEC, "probes": {"smoke": {"template": empty}}})
     assert not ok and "spec.probes.smoke.template.spec.containers" in stderr, stderr
     ok, stderr = _apply(cluster, namespace, {**SPEC, "probes": {"smoke": {"template": pod}}})

@@ -182,13 +182,13 @@ def hand_back_exactly(world: GateWorld, written: str) -> None:
     assert after["metadata"].get("annotations") == before["metadata"].get("annotations")
     assert after["metadata"].get("labels") == before["metadata"].get("labels")
     for name in ("chat-stable", "chat-canary"):
+
+        def gone(n: str = name) -> bool:
+            services = world.get(f"/api/v1/namespaces/{world.namespace}/services")["items"]
+            return not any(s["metadata"]["name"] == n for s in services)
+
         wait_until(
-            lambda n=name: (
-                not any(
-                    s["metadata"]["name"] == n
-                    for s in world.get(f"/api/v1/namespaces/{world.namespace}/services")["items"]
-                )
-            ),
+            gone,
             30,
             what=f"Service {name} gone",
         )
@@ -209,13 +209,18 @@ def test_good_revision_steps_1_10_50_percent_by_weight_then_is_promoted(
     shares: dict[int, float] = {}
     with httpx.Client(trust_env=False, timeout=5.0) as http:
         for step, weight in enumerate((1, 10, 50)):
-            wait_until(
-                lambda s=step: (
-                    (st := world.status()).get("step") == s
+
+            def in_effect(s: int = step) -> bool:
+                st = world.status()
+                return bool(
+                    st.get("step") == s
                     and st.get("stepReadySince")
                     and status_weights(world)
                     == [("web", 100 - st["canaryWeight"], st["canaryWeight"])]
-                ),
+                )
+
+            wait_until(
+                in_effect,
                 120,
                 describe=world.diagnostics,
                 what=f"step {step + 1} ({weight}%) in effect",
@@ -317,14 +322,20 @@ def test_rollback_sets_the_canary_weight_to_0_and_no_new_request_reaches_it_afte
     with Traffic(f"{gateway.url}/version") as traffic:
         world.kubectl("patch", "deployment/chat", "-p", json.dumps(bad_version_patch))
         status = world.wait_phase("RolledBack", 150, allowed=["Idle", "Verifying", "Progressing"])
-        time.sleep(3)
-    entry = next(h for h in reversed(status["history"]) if h["phase"] == "RolledBack")
-    decided = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+        entry = next(h for h in reversed(status["history"]) if h["phase"] == "RolledBack")
+        decided = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+        # Requests go on until one sent 2 s past the second the weight may take is answered.
+        wait_until(
+            lambda: any(t >= decided + 3.0 for t, _ in list(traffic.answers)),
+            30,
+            what="requests sent 3 s after the rollback answered",
+        )
     before = Counter(a for t, a in traffic.answers if t < decided)
     after = [(round(t - decided, 2), a) for t, a in traffic.answers if t >= decided + 1.0]
     assert before["v-bad"] > 20, f"the canary never took traffic: {before}"
     assert after, "no request sent after the rollback"
-    assert not [a for a in after if a == "v-bad"], f"canary answers after 1 s: {after[:20]}"
+    late = [(t, a) for t, a in after if a == "v-bad"]
+    assert not late, f"canary answers after 1 s: {late[:20]}"
     last_canary = max((t - decided for t, a in traffic.answers if a == "v-bad"), default=0.0)
 
     rolled_back = route(world)

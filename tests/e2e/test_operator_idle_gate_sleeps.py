@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 from rollout_helpers import (
     GateWorld,
     StartOperator,
@@ -19,42 +18,22 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
-    metric_value,
+    passes,
+    wait_rested,
     wait_until,
 )
 
 from deploymentgate_devkit.testing import OperatorProcess
 
-RECONCILES = "deploymentgate_reconciles_total"
-CAUSES = "deploymentgate_reconcile_causes_total"
-QUIET = 12.0  # longer than the old 10 s idle tick: it would have ticked at least once
+# The scenario, not a synchronisation: an idle gate must stay quiet for longer
+# than the old 10 s idle tick, so that it would have ticked at least once.
+QUIET = 12.0
 WOKEN_WITHIN = 1.5  # seconds from a change to the first pass it causes
-
-
-def reconciles(operator: OperatorProcess) -> float:
-    return metric_value(httpx.get(operator.metrics_url, timeout=5).text, RECONCILES)
-
-
-def passes_caused_by(operator: OperatorProcess, cause: str) -> float:
-    return metric_value(httpx.get(operator.metrics_url, timeout=5).text, CAUSES, cause=cause)
-
-
-def settled(operator: OperatorProcess, quiet: float = 2.0, timeout: float = 30.0) -> float:
-    """The reconcile count once it has not moved for `quiet` seconds."""
-    deadline = time.monotonic() + timeout
-    last, since = reconciles(operator), time.monotonic()
-    while time.monotonic() - since < quiet:
-        assert time.monotonic() < deadline, "the gate never stopped reconciling"
-        time.sleep(0.2)
-        now = reconciles(operator)
-        if now != last:
-            last, since = now, time.monotonic()
-    return last
 
 
 def seconds_until_pass(operator: OperatorProcess, before: float, timeout: float = 10.0) -> float:
     began = time.monotonic()
-    while reconciles(operator) <= before:
+    while passes(operator) <= before:
         assert time.monotonic() - began < timeout, f"no reconcile pass within {timeout}s"
         time.sleep(0.05)
     return time.monotonic() - began
@@ -67,13 +46,13 @@ def test_idle_gate_runs_no_pass_until_its_deployment_or_spec_changes(
     operator = start_operator(world.namespace)
     world.apply(gate(gate_spec()))
     world.wait_phase("Idle", 60)
-    count = settled(operator)
+    count = wait_rested(operator)
     version = world.gate()["metadata"]["resourceVersion"]
-    by_gate = passes_caused_by(operator, "gate")
-    by_deployment = passes_caused_by(operator, "deployment")
+    by_gate = passes(operator, "gate")
+    by_deployment = passes(operator, "deployment")
 
     time.sleep(QUIET)
-    assert reconciles(operator) == count, f"an Idle gate reconciled within {QUIET:.0f}s"
+    assert passes(operator) == count, f"an Idle gate reconciled within {QUIET:.0f}s"
     assert world.gate()["metadata"]["resourceVersion"] == version, "an Idle gate wrote"
 
     # Its own spec changed: the next pass records the new generation at once.
@@ -82,14 +61,14 @@ def test_idle_gate_runs_no_pass_until_its_deployment_or_spec_changes(
     generation = world.gate()["metadata"]["generation"]
     woken = seconds_until_pass(operator, count)
     assert woken < WOKEN_WITHIN, f"a spec change took {woken:.1f}s to wake the gate"
-    assert passes_caused_by(operator, "gate") > by_gate, "the pass was not counted as the gate's"
+    assert passes(operator, "gate") > by_gate, "the pass was not counted as the gate's"
     wait_until(
         lambda: world.status().get("observedGeneration") == generation,
         5,
         describe=world.diagnostics,
         what=f"observedGeneration {generation}",
     )
-    count = settled(operator)
+    count = wait_rested(operator)
     # kopf keeps no copy of the spec on the gate (a write per new gate and per
     # spec change, for handlers we do not have); the finalizer stays.
     meta = world.gate()["metadata"]
@@ -100,5 +79,5 @@ def test_idle_gate_runs_no_pass_until_its_deployment_or_spec_changes(
     world.set_version("v2")
     woken = seconds_until_pass(operator, count)
     assert woken < WOKEN_WITHIN, f"a new template took {woken:.1f}s to wake the gate"
-    assert passes_caused_by(operator, "deployment") > by_deployment
+    assert passes(operator, "deployment") > by_deployment
     world.wait_phase("Verifying", 10, allowed=["Idle"])

@@ -5,7 +5,6 @@ numbers, the conditions and the Events."""
 from __future__ import annotations
 
 import re
-import time
 
 from rollout_helpers import (
     GateWorld,
@@ -15,6 +14,7 @@ from rollout_helpers import (
     gate,
     gate_spec,
     step_endpoints,
+    wait_rested,
     wait_until,
 )
 
@@ -48,7 +48,7 @@ def test_kubectl_get_and_describe_show_phase_weight_probe_numbers_and_events(
     world: GateWorld, start_operator: StartOperator
 ) -> None:
     world.apply(chat_deployment(version="v1", replicas=2), chat_service())
-    start_operator(world.namespace)
+    operator = start_operator(world.namespace)
     world.apply(gate(SPEC))
     idle = world.wait_phase("Idle", 60)
     settled = world.gate()["metadata"]["resourceVersion"]
@@ -57,7 +57,7 @@ def test_kubectl_get_and_describe_show_phase_weight_probe_numbers_and_events(
     assert list(row) == ["NAME", "PHASE", "TARGET", "REVISION", "WEIGHT", "AGE"]
     assert (row["NAME"], row["PHASE"], row["TARGET"]) == ("chat", "Idle", "chat")
     assert row["WEIGHT"] == "0"
-    time.sleep(2)  # four reconcile ticks
+    wait_rested(operator)  # every pass that follows reaching Idle is over
     assert world.gate()["metadata"]["resourceVersion"] == settled, "an Idle gate keeps writing"
 
     world.set_version("v2")

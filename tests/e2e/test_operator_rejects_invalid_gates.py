@@ -5,7 +5,6 @@ the gate Invalid, naming the field, without crashing and without touching traffi
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
+    wait_rested,
 )
 
 from deploymentgate.k8s.builders import SERVING_LABEL
@@ -206,7 +206,7 @@ def test_gates_the_schema_cannot_judge_are_marked_invalid_and_never_touch_traffi
     # Invalid gates changed nothing: same pods, same replicas, nothing created;
     # and they are not rewritten on every pass either.
     versions = {n: _resource_version(world, n) for n in MARKED_INVALID}
-    time.sleep(2)
+    wait_rested(operator)
     assert {n: _resource_version(world, n) for n in MARKED_INVALID} == versions
     assert world.replicas("chat") == 2
     assert world.deployment_names() == ["chat"]

@@ -8,8 +8,6 @@ requirement reads the other gate's phase, as it would in the same namespace.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from rollout_helpers import (
     MakeWorld,
@@ -18,6 +16,8 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
+    passes,
+    wait_passes,
     wait_until,
 )
 
@@ -32,7 +32,7 @@ def test_another_namespaces_gate_is_required_only_with_its_consent(
     # with a message naming it; none of that may reach prod without consent.
     staging.apply(gate(gate_spec()))
     prod.apply(chat_deployment(version="v1", replicas=2), chat_service())
-    start_operator(staging.namespace, prod.namespace)
+    operator = start_operator(staging.namespace, prod.namespace)
     required = f"{staging.namespace}/chat"
     prod.apply(gate(gate_spec(requires=[{"gate": required, "sameImage": False}])))
     assert staging.wait_phase("Blocked", 60)["phase"] == "Blocked"
@@ -45,8 +45,13 @@ def test_another_namespaces_gate_is_required_only_with_its_consent(
     assert prod.serving_versions() == {"v1": 2}  # no traffic moved
 
     # Consent to a different namespace does not count ...
+    # prod's gate is woken by the change of the gate it requires and looks again;
+    # it awaits approval, so it also ticks: its next tick certainly reads the new
+    # index entry (the wake may come a moment before the entry is stored).
+    seen = passes(operator, "required-gate")
     staging.apply(gate({**gate_spec(), "dependents": [{"namespace": "somewhere-else"}]}))
-    time.sleep(3)  # several passes of the operator (tick 0.5 s)
+    wait_passes(operator, after=seen, cause="required-gate")
+    wait_passes(operator, after=passes(operator, "tick"), cause="tick")
     message = prod.status()["message"]
     assert f"gate {required} (not found)" in message and "Blocked" not in message, message
     # ... consent to prod's namespace does.

@@ -71,7 +71,7 @@ def test_rollout_resumes_from_status_after_the_operator_is_killed_twice(
     # Nobody is acting: traffic stays exactly where step 2 put it.
     at_step_two = step_endpoints(REPLICAS, 50)
     world.wait_endpoints(10, **at_step_two)
-    time.sleep(2)
+    time.sleep(2)  # the scenario: two seconds without any operator, nothing may move
     held = world.status()
     assert (held["phase"], held["step"], held["stepReadySince"]) == (
         "Progressing",

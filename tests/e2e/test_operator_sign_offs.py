@@ -28,6 +28,8 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
+    passes,
+    wait_passes,
     wait_until,
 )
 
@@ -311,7 +313,7 @@ def test_without_the_admission_policy_no_sign_off_counts_and_the_gate_says_why(
     the binding is back; only sign-offs made under the policy count."""
     people = bind_people(world, cluster)
     world.apply(chat_deployment(version="v1", replicas=2), chat_service())
-    start_operator(world.namespace)
+    operator = start_operator(world.namespace)
     world.apply(gate(SPEC))
     world.wait_phase("Idle", 60)
     world.set_version("v2")
@@ -332,21 +334,40 @@ def test_without_the_admission_policy_no_sign_off_counts_and_the_gate_says_why(
             forged = sign_off_manifest("chat", revision, role, name, groups)
             # The API server drops a deleted binding from its admission cache a
             # moment later: until then mallory is still refused.
+
+            def admitted(forged: str = forged) -> bool:
+                return (
+                    cluster.kubectl(
+                        "create",
+                        "-n",
+                        world.namespace,
+                        "-f",
+                        "-",
+                        input=forged,
+                        kubeconfig=people["mallory"],
+                        check=False,
+                    ).returncode
+                    == 0
+                )
+
+            seen = passes(operator, "approval")
             wait_until(
-                lambda forged=forged: cluster.kubectl(
-                    "create", "-n", world.namespace, "-f", "-",
-                    input=forged, kubeconfig=people["mallory"], check=False,
-                ).returncode == 0,
+                admitted,
                 20,
                 describe=world.diagnostics,
                 what=f"a forged {role} sign-off admitted without the binding",
-            )  # fmt: skip
-        time.sleep(3)  # several passes of the operator
+            )
+            # The sign-off wakes the gate, which looks at it.
+            wait_passes(operator, after=seen, cause="approval")
+        # It awaits approval, so it ticks too: its next tick has both in the index
+        # for sure (a wake may come a moment before the index entry is stored).
+        wait_passes(operator, after=passes(operator, "tick"), cause="tick")
         status = world.status()
         assert status["phase"] == "AwaitingApproval" and status.get("signOffs", []) == []
         assert expected in status["message"]
     finally:
         cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(chart_sign_off_objects))
+        rebound = time.monotonic()
 
     # The binding is back: the forged sign-offs, older than it, still count for nothing.
     wait_until(
@@ -355,14 +376,16 @@ def test_without_the_admission_policy_no_sign_off_counts_and_the_gate_says_why(
         describe=world.diagnostics,
         what="sign-offs counted again",
     )
-    time.sleep(2)
+    wait_passes(operator, after=passes(operator, "tick"), cause="tick", more=2)
     status = world.status()
     assert status["phase"] == "AwaitingApproval" and status.get("signOffs", []) == []
     assert "sign-off by qa, engineering-lead" in status["message"]
     assert world.replicas("chat") == 0
 
-    # A sign-off made under the policy counts (once the policy has settled).
-    time.sleep(POLICY_SETTLE.total_seconds())
+    # A sign-off made under the policy counts once the policy has settled: the
+    # window is the design's, so this sleep is the scenario (1 s for the API
+    # server's whole-second creationTimestamps).
+    time.sleep(max(0.0, POLICY_SETTLE.total_seconds() + 1.0 - (time.monotonic() - rebound)))
     done = kubectl_gate(world, people["alice"], "approve", "chat", "--role", "qa")
     assert done.returncode == 0, done.stderr
     wait_until(

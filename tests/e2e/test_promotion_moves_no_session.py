@@ -10,7 +10,6 @@ its sessions with a close frame (1001) within its grace period.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
@@ -21,6 +20,8 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
+    wait_rested,
+    wait_until,
 )
 from traffic_helpers import EndpointSampler
 
@@ -37,7 +38,7 @@ def test_sessions_move_at_most_once_and_never_at_promotion(
     world: GateWorld, start_operator: StartOperator
 ) -> None:
     world.apply(chat_deployment(version="v1", replicas=REPLICAS), chat_service())
-    start_operator(world.namespace)
+    operator = start_operator(world.namespace)
     world.apply(gate(SPEC))
     world.wait_phase("Idle", 60)
     world.wait_endpoints(v1=REPLICAS)
@@ -50,7 +51,15 @@ def test_sessions_move_at_most_once_and_never_at_promotion(
         assert pool.current_versions() == Counter(v1=SESSIONS), pool.current_versions()
         world.set_version("v2")
         world.wait_phase("Promoted", 150, allowed={"Idle", "Verifying", "Progressing", "Promoting"})
-        time.sleep(4)  # whatever promotion still does (removing the old stable) happens now
+        # Whatever promotion still does (removing the old stable) is done once the
+        # operator rests; the sessions on its pods then end and come back on v2.
+        wait_rested(operator)
+        wait_until(
+            lambda: pool.current_versions() == Counter(v2=SESSIONS),
+            15,
+            describe=lambda: f"sessions: {pool.current_versions()}",
+            what="every session back on v2",
+        )
         on_v2 = pool.current_versions()
     finally:
         pool.stop()

@@ -27,6 +27,7 @@ from rollout_helpers import (
     gate,
     gate_spec,
     pod_version,
+    wait_rested,
     wait_until,
 )
 from traffic_helpers import (
@@ -113,7 +114,7 @@ def test_gitops_sync_with_replicas_while_the_operator_is_down_serves_nobody(
 def test_kubectl_scale_during_verification_serves_nobody(
     world: GateWorld, start_operator: StartOperator
 ) -> None:
-    adopted(world, start_operator)
+    operator = adopted(world, start_operator)
     traffic = UserTraffic(world).start()
     endpoints = EndpointSampler(world).start()
     scaled = 0
@@ -141,7 +142,7 @@ def test_kubectl_scale_during_verification_serves_nobody(
                 most_ready = max(most_ready, sum(1 for p in pods if ready(p)))
                 time.sleep(0.25)
         status = world.wait_phase("RolledBack", 60, allowed={"Verifying"})
-        time.sleep(1.0)
+        wait_rested(operator)  # what the rollback still does is done, and watched
     finally:
         traffic.stop()
         endpoints.stop()
@@ -212,7 +213,7 @@ def test_a_gitops_reapply_that_drops_the_serving_key_is_undone_at_once(
     ServerSideApply) replaces the whole selector (it is atomic): the serving key is
     gone until the operator puts it back. It must do so within a few seconds (the
     README tells GitOps users to ignore the selector, this bounds the damage if not)."""
-    adopted(world, start_operator)
+    operator = adopted(world, start_operator)
     team_service = yaml.safe_dump(chat_service())
     gated = world.service_selector()
     assert gated == {"app": "chat", SERVING_LABEL: "chat"}, gated
@@ -238,6 +239,6 @@ def test_a_gitops_reapply_that_drops_the_serving_key_is_undone_at_once(
         what="the serving key back in the Service's selector",
     )
     print(f"serving key back after {time.monotonic() - dropped:.2f}s")
-    time.sleep(2)
+    wait_rested(operator)  # and it stays back once the operator is done with the change
     assert world.service_selector() == gated
     assert world.status()["phase"] == "Idle"

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -22,6 +24,8 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
+    passes,
+    wait_rested,
     wait_until,
 )
 from traffic_helpers import (
@@ -38,18 +42,33 @@ from traffic_helpers import (
 )
 
 from deploymentgate_devkit.sandbox import SandboxApiError
+from deploymentgate_devkit.testing import OperatorProcess
 
 REPLICAS = 2
 BAD = "v-bad"
+MAX_GAP = 2.0  # seconds: a sampler that stalled longer proves nothing of that time
 
 
-def adopted(world: GateWorld, start_operator: StartOperator) -> dict[str, Any]:
+def adopted(
+    world: GateWorld, start_operator: StartOperator
+) -> tuple[dict[str, Any], OperatorProcess]:
     world.apply(chat_deployment(version="v1", replicas=REPLICAS), chat_service())
-    start_operator(world.namespace)
+    operator = start_operator(world.namespace)
     world.apply(gate(gate_spec()))
     status = world.wait_phase("Idle", 60)
     world.wait_endpoints(v1=REPLICAS)
-    return status
+    return status, operator
+
+
+def assert_covered(times: Sequence[float], since: float, until: float, what: str) -> None:
+    """A sampler really watched from `since` to `until` (time.time()), never
+    pausing longer than MAX_GAP: what it did not see, it cannot vouch for."""
+    assert times, f"no {what} sample"
+    assert times[0] <= since and times[-1] >= until, (
+        f"{what} samples cover {times[0] - since:+.1f}s..{times[-1] - until:+.1f}s of the window"
+    )
+    gap = max((b - a for a, b in pairwise(times)), default=0.0)
+    assert gap <= MAX_GAP, f"{what} sampling paused for {gap:.1f}s"
 
 
 def untouched_view(body: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +87,7 @@ def untouched_view(body: dict[str, Any]) -> dict[str, Any]:
 def test_a_copied_revision_label_does_not_freeze_the_revision(
     world: GateWorld, start_operator: StartOperator
 ) -> None:
-    status = adopted(world, start_operator)
+    status, operator = adopted(world, start_operator)
     stable = status["stableRevision"]
     (serving,) = serving_deployments(world)
     copied = serving["spec"]["template"]["metadata"]["labels"]
@@ -83,8 +102,10 @@ def test_a_copied_revision_label_does_not_freeze_the_revision(
     endpoints = EndpointSampler(world).start()
     try:
         # The same v1, now labelled: the computed revision is the same, nothing to roll out.
+        # The operator looks at the changed Deployment, and rests.
+        seen = passes(operator, "deployment")
         world.apply(with_template_labels(chat_deployment(version="v1", replicas=REPLICAS), labels))
-        time.sleep(3)
+        wait_rested(operator, after=seen, cause="deployment")
         same = world.status()
         assert same["phase"] == "Idle" and same["stableRevision"] == stable, same
         assert same.get("revision") in (None, stable), same
@@ -99,7 +120,7 @@ def test_a_copied_revision_label_does_not_freeze_the_revision(
             what="a new computed revision",
         )
         status = world.wait_phase("RolledBack", 90, allowed={"Idle", "Verifying"})
-        time.sleep(1)
+        wait_rested(operator)  # what the rollback still does is done, and watched
     finally:
         traffic.stop()
         endpoints.stop()
@@ -117,7 +138,7 @@ def test_a_copied_revision_label_does_not_freeze_the_revision(
 def test_a_second_gate_for_a_gated_deployment_is_invalid_and_disturbs_nothing(
     world: GateWorld, start_operator: StartOperator
 ) -> None:
-    status = adopted(world, start_operator)
+    status, operator = adopted(world, start_operator)
     serving_name = f"chat-{status['stableRevision']}"
     assert world.deployment(serving_name) is not None, [
         d["metadata"]["name"] for d in serving_deployments(world)
@@ -126,21 +147,33 @@ def test_a_second_gate_for_a_gated_deployment_is_invalid_and_disturbs_nothing(
     endpoints = EndpointSampler(world, interval=0.2).start()
     second = GateWorld(world.cluster, world.namespace, gate_name="chat-b")
     try:
+        wait_until(lambda: replicas.samples and endpoints.samples, 10, what="samplers running")
+        began = time.time()
+        # The duplicate's claim wakes the first gate: it looks at it, and so does
+        # the duplicate itself; nothing of the first gate may move while they do.
+        claims = passes(operator, "claim")
         second.apply(gate(gate_spec(), name="chat-b"))
         invalid = second.wait_phase("Invalid", 30)
         assert "gate chat" in (invalid.get("message") or ""), invalid
-        time.sleep(20)  # the issue's window: nothing of the first gate may move
+        wait_rested(operator, after=claims, cause="claim")
         first = world.status()
         assert first["phase"] == "Idle" and first["stableRevision"] == status["stableRevision"]
         # Deleting the duplicate hands nothing back: it never held anything.
+        # (kubectl returns once the operator has released its finalizer.)
         second.kubectl("delete", "deploymentgate", "chat-b", "--timeout=30s")
-        time.sleep(3)
+        wait_rested(operator)
+        ended = time.time()
+        wait_until(
+            lambda: replicas.samples[-1][0] >= ended and endpoints.samples[-1].at >= ended,
+            10,
+            what="samples after the window",
+        )
     finally:
         replicas.stop()
         endpoints.stop()
-    assert len(replicas.samples) >= 50, replicas.errors[-3:]
+    assert_covered([t for t, _ in replicas.samples], began, ended, "replica")
     assert replicas.minimum() == REPLICAS, f"serving Deployment dipped: {replicas.samples}"
-    assert len(endpoints.samples) >= 50, endpoints.errors[-3:]
+    assert_covered([s.at for s in endpoints.samples], began, ended, "endpoint")
     assert min(s.ready["v1"] for s in endpoints.samples) == REPLICAS
     selector = world.get(f"/api/v1/namespaces/{world.namespace}/services/chat")["spec"]["selector"]
     assert selector.get(SERVING_LABEL) == "chat", selector
@@ -157,7 +190,7 @@ def test_a_gate_never_touches_a_deployment_it_does_not_own(
     email.kubectl("rollout", "status", "deployment/email-verify", "--timeout=60s")
     before = email.deployment("email-verify")
     assert before is not None
-    start_operator(world.namespace)
+    operator = start_operator(world.namespace)
 
     def unrelated_untouched() -> None:
         now = email.deployment("email-verify")
@@ -172,7 +205,7 @@ def test_a_gate_never_touches_a_deployment_it_does_not_own(
         )
     )
     wait_until(lambda: email.status().get("phase"), 30, what="the gate email read")
-    time.sleep(5)
+    wait_rested(operator)  # whatever it would do with its Deployment's name, it did
     unrelated_untouched()
 
     # Once `email` exists, the gate would need the name `email-verify`: Blocked.
@@ -185,7 +218,7 @@ def test_a_gate_never_touches_a_deployment_it_does_not_own(
     message = blocked.get("message") or ""
     assert "name conflict" in message and "email-verify" in message, blocked
     assert "not owned by gate email" in message, blocked
-    time.sleep(5)
+    wait_rested(operator)
     unrelated_untouched()
     app_now = email.deployment("email")
     assert app_before is not None and app_now is not None

@@ -120,7 +120,7 @@ async def receiver(mode: str = "ok", path: str = "/hooks/T0KEN-s3cr3t") -> Async
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     server = site._server
-    assert server is not None and server.sockets
+    assert isinstance(server, asyncio.Server) and server.sockets
     port = server.sockets[0].getsockname()[1]
     got.url = f"http://127.0.0.1:{port}{path}"
     try:

@@ -14,7 +14,7 @@ from deploymentgate import cli
 from deploymentgate.models import WebhookType
 from deploymentgate.notify import operator_webhooks
 
-HOOKS = {
+HOOKS: dict[str, Any] = {
     "webhooks": [
         {"type": "slack", "urlFrom": {"secretKeyRef": {"name": "hooks", "key": "slack"}}},
         {"type": "json", "urlFrom": {"secretKeyRef": {"name": "ops-hooks", "key": "url"}}},

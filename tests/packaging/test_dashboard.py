@@ -56,7 +56,7 @@ def test_dashboard_shows_phase_weight_probes_rollbacks_and_error_rate() -> None:
 def test_panels_have_unique_ids_fit_the_grid_and_use_the_datasource_variable() -> None:
     board = dashboard()
     ids = [p["id"] for p in panels()]
-    assert len(ids) == len(set(ids))
+    assert ids and len(ids) == len(set(ids))
     for panel in panels():
         grid = panel["gridPos"]
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]

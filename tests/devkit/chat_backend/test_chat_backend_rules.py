@@ -45,6 +45,7 @@ def test_out_of_order_mode_reports_database_before_dependencies() -> None:
 def test_slow_startup_stretches_only_the_database_phase_past_ten_seconds() -> None:
     steps = dict(plan_for(Mode.SLOW_STARTUP, Knobs()).steps)
     assert steps[Phase.DATABASE] > 10
+    assert set(steps) == set(PHASE_ORDER)  # the others are all there to compare
     assert all(s == Knobs().phase_seconds for p, s in steps.items() if p is not Phase.DATABASE)
 
 

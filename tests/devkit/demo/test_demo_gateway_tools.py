@@ -20,7 +20,12 @@ GATEWAY_DEMO = ["demo", "--router", "gatewayAPI"]
 def started(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The demos that would have run (none starts a cluster here)."""
     runs: list[Any] = []
-    monkeypatch.setattr(demo_run, "run_demo", lambda options: runs.append(options) or 0)
+
+    def run_demo(options: Any) -> int:
+        runs.append(options)
+        return 0
+
+    monkeypatch.setattr(demo_run, "run_demo", run_demo)
     return runs
 
 
