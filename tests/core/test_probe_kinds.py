@@ -144,3 +144,47 @@ def test_an_extra_kind_gets_its_spec_and_status_section_once() -> None:
     ]
     # This process never registered it: the models are as shipped.
     assert "version" not in GateSpec.model_fields["probes"].annotation.model_fields  # type: ignore[union-attr]
+
+
+PASS = f"""
+import json, sys
+sys.path[:0] = [{str(RECIPE)!r}, {str(Path(__file__).resolve().parent)!r}]
+import test_probe_kind_recipe as recipe
+recipe.register()
+from gatesim import T0, adopted, gate_spec, minutes, obs_for, seconds
+from deploymentgate.core import StartProbes
+spec = gate_spec(
+    probes={{"startup": None, "health": None, "websocket": None, "version": {{}}}},
+    rollback={{"errorRate": None}},
+    traffic={{"steps": [100], "stepDuration": "1m", "progressDeadline": "10m"}},
+)
+sim = adopted(spec)
+new = sim.deploy("chat:2")
+t = T0 + minutes(1)
+decision = sim.tick(t)
+started = [sorted(op.run.kinds) for op in decision.operations if isinstance(op, StartProbes)]
+history = [h.message for h in decision.status.history if h.phase.value == "Verifying"]
+out = {{"started": started, "verifying": history[-1], "waiting": decision.status.message}}
+bad = obs_for(recipe.VERSION, False, t + seconds(1), revision=new, message="banned")
+out["failing"] = sim.tick(t + seconds(1), [bad]).status.message
+good = obs_for(recipe.VERSION, True, t + seconds(2), revision=new, message="fine")
+decision = sim.tick(t + seconds(2), [good])
+out["after_pass"] = decision.status.phase.value
+out["result"] = decision.status.probes.version.message
+print(json.dumps(out))
+"""
+
+
+def test_an_extra_kind_decides_verification_in_the_pure_core() -> None:
+    """The core's part of the recipe: the extra kind is started, verification
+    waits for it, and its pass verifies the revision."""
+    out = subprocess.run(
+        [sys.executable, "-c", PASS], check=True, capture_output=True, text=True
+    ).stdout
+    seen = json.loads(out)
+    assert seen["started"] == [["version"]]
+    assert seen["verifying"].endswith("at 0% traffic: version"), seen
+    assert seen["waiting"].endswith("; version probe (no result yet)"), seen
+    assert "waiting for: version probe (banned)" in seen["failing"], seen
+    assert seen["after_pass"] == "Progressing", seen
+    assert seen["result"] == "fine"
