@@ -1,9 +1,19 @@
 """The probe kinds' registry: everything outside a kind's own modules reaches it here.
 
-Adding a probe kind: a descriptor module here (pure) and a runner module in
-deploymentgate.probes, one line each in this registry and in
-deploymentgate.probes.registry, and their tests. An extra kind registered at
-run time (`register`) gets its spec and status section (models.add_probe_section).
+Adding a probe kind (tests/operator/test_probe_kind_recipe.py does it in one module):
+
+- its section: a `models.Model` subclass;
+- its descriptor (pure): a `ProbeDescriptor` in a module of this package, what
+  it means for verification, its rollback rules and how the views name it;
+- its runner (the I/O): a `probes.kind_runner.ProbeRunner` in deploymentgate.probes;
+- one line in `_REGISTRY` here and one in `probes.registry` (or, from outside
+  the package, `register()` and `probes.registry.register_runner()` at start-up:
+  `register` adds `spec.probes.<field>` and `status.probes.<field>` to the
+  models, and the CRD generated afterwards carries them);
+- its tests.
+
+The built-in kinds' sections are declared in models.py, where they were, so
+that the shipped CRD stays as it is.
 """
 
 from __future__ import annotations
