@@ -181,8 +181,7 @@ def test_an_extra_probe_kind_rejects_and_verifies_revisions(
 ) -> None:
     spec = gate_spec(
         traffic={"steps": [50, 100], "stepDuration": "2s", "progressDeadline": "20s"},
-        probes={"version": {"banned": ["v2"]}},  # the extra kind alone decides
-        rollback={"errorRate": None},
+        probes={"version": {"banned": ["v2"]}},  # the extra kind beside the error rate
     )
     world.apply(chat_deployment(version="v1", replicas=2), chat_service())
     version_operator(world.namespace)
@@ -194,7 +193,7 @@ def test_an_extra_probe_kind_rejects_and_verifies_revisions(
     world.set_version("v2")
     blocked = world.wait_phase("Blocked", 90, allowed=["Idle", "Verifying"])
     verifying = [e["message"] for e in blocked["history"] if e["phase"] == "Verifying"]
-    assert verifying and verifying[-1].endswith("at 0% traffic: version"), verifying
+    assert verifying and verifying[-1].endswith("at 0% traffic: errorRate, version"), verifying
     assert blocked["rollbackTrigger"] == "progressDeadline", blocked
     assert "version probe (reports version v2, which is banned)" in blocked["message"], blocked
     assert blocked["probes"]["version"]["ok"] is False, blocked["probes"]
