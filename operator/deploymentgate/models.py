@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -917,6 +918,28 @@ class ProbesStatus(Model):
     error_rate: ProbeStatus | None = None
     smoke: ProbeStatus | None = None
     """The smoke-test Job: lastRun is when it was started; ok its verdict."""
+
+
+def add_probe_section(name: str, section: type[Model], description: str) -> None:
+    """Give an extra probe kind its section: `spec.probes.<name>` and `status.probes.<name>`.
+
+    The built-in kinds' sections are declared above; a registered extra kind
+    (deploymentgate.probe_kinds.register) adds its own here, before any gate
+    is parsed, and the CRD generated afterwards (core.crdgen) carries it. Every
+    model is rebuilt so that those embedding `Probes` or `ProbesStatus` see it.
+    """
+    if name in Probes.model_fields:
+        raise ValueError(f"spec.probes.{name} exists already")
+    alias = to_camel(name)
+    for model, kind in ((Probes, section), (ProbesStatus, ProbeStatus)):
+        annotation: Any = kind | None
+        field = FieldInfo(annotation=annotation, default=None, alias=alias)
+        field.description = description if model is Probes else None
+        model.__annotations__[name] = annotation
+        model.model_fields[name] = field
+    for value in list(globals().values()):
+        if isinstance(value, type) and issubclass(value, Model) and value is not Model:
+            value.model_rebuild(force=True)
 
 
 class Condition(Model):

@@ -7,18 +7,63 @@ it is handed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
-class ProbeKind(StrEnum):
-    STARTUP = "startup"
-    HEALTH = "health"
-    WEBSOCKET = "websocket"
-    ERROR_RATE = "errorRate"
-    SMOKE = "smoke"  # a Job the operator runs, not a probe of the runner
+class _KindType(type):
+    """Iterating `ProbeKind` lists every kind made so far, in the order they were made."""
+
+    def __iter__(cls) -> Iterator[ProbeKind]:
+        return iter(list(ProbeKind._made.values()))
+
+
+class ProbeKind(str, metaclass=_KindType):
+    """A probe kind's name, as in `status.probes`, Events and metric labels.
+
+    Not an Enum: a registered extra probe kind (deploymentgate.probe_kinds)
+    makes its own. Interned, so `kind is ProbeKind.HEALTH` holds as it did for
+    the enum, and `.value` is the name, as it was.
+    """
+
+    _made: ClassVar[dict[str, ProbeKind]] = {}
+    STARTUP: ClassVar[ProbeKind]
+    HEALTH: ClassVar[ProbeKind]
+    WEBSOCKET: ClassVar[ProbeKind]
+    ERROR_RATE: ClassVar[ProbeKind]
+    SMOKE: ClassVar[ProbeKind]  # a Job the operator runs, not a probe of the runner
+
+    def __new__(cls, value: str) -> ProbeKind:
+        made = cls._made.get(value)
+        if made is None:
+            made = super().__new__(cls, value)
+            cls._made[value] = made
+        return made
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"ProbeKind({self.value!r})"
+
+    def __copy__(self) -> ProbeKind:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ProbeKind:
+        return self
+
+    def __reduce__(self) -> tuple[type[ProbeKind], tuple[str]]:
+        return (ProbeKind, (self.value,))
+
+
+ProbeKind.STARTUP = ProbeKind("startup")
+ProbeKind.HEALTH = ProbeKind("health")
+ProbeKind.WEBSOCKET = ProbeKind("websocket")
+ProbeKind.ERROR_RATE = ProbeKind("errorRate")
+ProbeKind.SMOKE = ProbeKind("smoke")
 
 
 @dataclass(frozen=True)

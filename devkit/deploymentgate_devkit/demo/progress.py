@@ -11,10 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploymentgate.probe_kinds import kinds
 from deploymentgate_devkit.demo.traffic_stats import TrafficSnapshot
-
-# status.probes key -> spec path that enables it
-PROBE_NAMES = ("startup", "health", "websocket", "errorRate")
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class GateView:
     step: int | None = None  # 0-based
     steps: int = 0
     weight: int = 0
-    probes: tuple[tuple[str, bool | None], ...] = ()  # configured probes, in PROBE_NAMES order
+    probes: tuple[tuple[str, bool | None], ...] = ()  # configured probes, in run order
     message: str = ""
     rollback_reason: str | None = None
     routes: str = ""  # router gatewayAPI: the weights read back ("route 99/1")
@@ -56,16 +54,12 @@ class GateView:
     def from_gate(cls, gate: Mapping[str, Any]) -> GateView:
         spec = gate.get("spec") or {}
         status = gate.get("status") or {}
-        configured = dict(spec.get("probes") or {})
-        rollback = spec.get("rollback") or {}
-        # errorRate is on unless set to null (the CRD defaults it).
-        if rollback.get("errorRate", {}) is not None:
-            configured["errorRate"] = True
         results = status.get("probes") or {}
+        # The probes the runner runs (not the smoke Job), as the spec configures them.
         probes = tuple(
-            (name, _verdict(results.get(name)))
-            for name in PROBE_NAMES
-            if configured.get(name) is not None
+            (kind.kind.value, _verdict(results.get(kind.kind.value)))
+            for kind in kinds()
+            if kind.runs and kind.configured_raw(spec)
         )
         step = status.get("step")
         return cls(

@@ -16,20 +16,12 @@ from typing import Any
 from deploymentgate.checklist.gate_file import GateFileError, load_gate_file
 from deploymentgate.checklist.report import all_passed, render_json, render_text
 from deploymentgate.observations import ProbeKind
+from deploymentgate.probe_kinds import by_name
+from deploymentgate.probe_kinds import kinds as probe_kinds
 from deploymentgate.probes.runner import PrometheusContext, configured_probes, run_gate_probes
 from deploymentgate.probes.urls import probe_url, redact
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-PROBE_NAMES: dict[str, ProbeKind] = {
-    "startup": ProbeKind.STARTUP,
-    "health": ProbeKind.HEALTH,
-    "websocket": ProbeKind.WEBSOCKET,
-    "ws": ProbeKind.WEBSOCKET,
-    "errorrate": ProbeKind.ERROR_RATE,
-    "error-rate": ProbeKind.ERROR_RATE,
-    "error_rate": ProbeKind.ERROR_RATE,
-}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -53,7 +45,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--only",
         metavar="LIST",
-        help="comma-separated subset: startup,health,websocket,errorRate",
+        help=f"comma-separated subset: {','.join(_names())}",
     )
     parser.add_argument(
         "--gate-ports",
@@ -106,18 +98,21 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_PASSED if all_passed(observations) else EXIT_FAILED
 
 
+def _names() -> list[str]:
+    """The probes `--only` takes, by their names (the registry's, in run order)."""
+    return [kind.kind.value for kind in probe_kinds() if kind.runs]
+
+
 def _parse_only(raw: str) -> list[ProbeKind]:
     kinds: list[ProbeKind] = []
     for name in (part.strip() for part in raw.split(",")):
         if not name:
             continue
-        kind = PROBE_NAMES.get(name.lower())
-        if kind is None:
-            raise ValueError(
-                f"--only: unknown probe {name!r} (use startup, health, websocket, errorRate)"
-            )
-        if kind not in kinds:
-            kinds.append(kind)
+        found = by_name(name)
+        if found is None:
+            raise ValueError(f"--only: unknown probe {name!r} (use {', '.join(_names())})")
+        if found.kind not in kinds:
+            kinds.append(found.kind)
     if not kinds:
         raise ValueError("--only: name at least one probe")
     return kinds

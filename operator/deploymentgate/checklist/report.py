@@ -8,17 +8,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from deploymentgate.observations import ProbeKind, ProbeObservation
+from deploymentgate.probe_kinds import descriptor, kinds
 from deploymentgate.probes.urls import redact
 
-TITLES = {
-    ProbeKind.STARTUP: "Startup sequence",
-    ProbeKind.HEALTH: "Health endpoint",
-    ProbeKind.WEBSOCKET: "WebSocket events",
-    ProbeKind.ERROR_RATE: "Error rate",
-}
 MARKS = {True: "✅", False: "❌", None: "⚠️"}
 STATUS = {True: "pass", False: "fail", None: "no data"}
-_WIDTH = max(len(t) for t in TITLES.values())
+
+
+def _title(kind: ProbeKind) -> str:
+    return descriptor(kind).title or kind.value
+
+
+def _width() -> int:
+    """The widest title of the kinds the runner runs (the registry's)."""
+    return max(len(_title(k.kind)) for k in kinds() if k.runs)
 
 
 def all_passed(observations: Sequence[ProbeObservation]) -> bool:
@@ -29,9 +32,10 @@ def all_passed(observations: Sequence[ProbeObservation]) -> bool:
 def render_text(observations: Sequence[ProbeObservation], *, gate: str | None, url: str) -> str:
     title = f"DeploymentGate {gate}" if gate else "DeploymentGate"
     lines = [f"{title} — checking {redact(url)}", ""]
-    indent = " " * (_WIDTH + 5)  # the mark is one character but two columns wide
+    width = _width()
+    indent = " " * (width + 5)  # the mark is one character but two columns wide
     for obs in observations:
-        head = f"{MARKS[obs.ok]} {TITLES[obs.kind]:<{_WIDTH}}  "
+        head = f"{MARKS[obs.ok]} {_title(obs.kind):<{width}}  "
         lines.extend(
             textwrap.wrap(
                 obs.message or STATUS[obs.ok],
@@ -65,7 +69,7 @@ def render_json(
         "checks": [
             {
                 "probe": obs.kind.value,
-                "title": TITLES[obs.kind],
+                "title": _title(obs.kind),
                 "ok": obs.ok,
                 "status": STATUS[obs.ok],
                 "message": obs.message,

@@ -26,19 +26,12 @@ from deploymentgate.controller.pods import PodInfo, verification_pods
 from deploymentgate.core import ProbeRun, ProbeWorkload
 from deploymentgate.k8s.builders import gate_label_value, verify_name
 from deploymentgate.metrics import GateMetrics
-from deploymentgate.models import ErrorRateSource, GateSpec
+from deploymentgate.models import GateSpec
 from deploymentgate.observations import ProbeKind, ProbeObservation
-from deploymentgate.probes import (
-    ErrorRateWindow,
-    judge_window,
-    new_window,
-    run_health_probe,
-    run_prometheus_error_rate,
-    run_startup_probe,
-    run_websocket_probe,
-    send_probe_traffic,
-)
+from deploymentgate.probe_kinds import descriptor
 from deploymentgate.probes.budget import owner_scope
+from deploymentgate.probes.kind_runner import PodTarget, Rounds
+from deploymentgate.probes.registry import runner
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +49,10 @@ class GateProber:
         self._spec: GateSpec | None = None
         self._targets: TargetsFn = list
         self._inbox: list[ProbeObservation] = []
-        self._startup_tasks: dict[str, asyncio.Task[None]] = {}
+        # Per-pod probes (startup), by (kind, pod name); rounds of the others, by kind.
+        self._pod_tasks: dict[tuple[ProbeKind, str], asyncio.Task[None]] = {}
         self._loops: dict[ProbeKind, asyncio.Task[None]] = {}
-        self._window: ErrorRateWindow | None = None
+        self._sessions: dict[ProbeKind, Rounds] = {}
         self._owner = f"{namespace}/{name}"
 
     # -- control, called from the reconcile loop -----------------------------
@@ -68,9 +62,12 @@ class GateProber:
             return
         self._cancel_all()
         self.plan, self._spec = plan, spec
-        if ProbeKind.ERROR_RATE in plan.kinds and spec.rollback.error_rate is not None:
-            self._window = new_window(spec.rollback.error_rate)
-        for kind in plan.kinds - {ProbeKind.STARTUP}:
+        for kind in plan.kinds:
+            section = descriptor(kind).section(spec)
+            if descriptor(kind).per_pod or section is None:
+                continue
+            self._sessions[kind] = runner(kind).rounds(spec, section)
+        for kind in self._sessions:
             self._loops[kind] = asyncio.create_task(self._loop(kind), name=f"probe-{kind.value}")
 
     def stop(self) -> None:
@@ -78,15 +75,16 @@ class GateProber:
         self.plan = None
 
     def sync_targets(self, targets: TargetsFn) -> None:
-        """Point the prober at the current pods; start a startup probe per new pod."""
+        """Point the prober at the current pods; start a per-pod probe (startup) per new pod."""
         self._targets = targets
-        if self.plan is None or self._spec is None or ProbeKind.STARTUP not in self.plan.kinds:
+        if self.plan is None or self._spec is None:
             return
-        cfg = self._spec.probes.startup
-        if cfg is None:
+        kinds = self._per_pod_kinds()
+        if not kinds:
             return
         for pod in targets():
-            self._start_startup(pod)
+            for kind in kinds:
+                self._start_per_pod(kind, pod)
 
     def on_pod(self, pod: PodInfo) -> None:
         """A pod changed (from the pod index): a verification pod of the revision
@@ -100,17 +98,26 @@ class GateProber:
             revision=plan.revision,
             deployment=verify_name(spec.target_ref.name),
         )
-        if ProbeKind.STARTUP in plan.kinds and ours:
-            self._start_startup(pod)
+        if ours:
+            for kind in self._per_pod_kinds():
+                self._start_per_pod(kind, pod)
 
-    def _start_startup(self, pod: PodInfo) -> None:
-        if self._spec is None or self._spec.probes.startup is None:
+    def _per_pod_kinds(self) -> list[ProbeKind]:
+        """The plan's kinds started on each new pod from its first address (startup)."""
+        if self.plan is None:
+            return []
+        return [k for k in sorted(self.plan.kinds) if descriptor(k).per_pod]
+
+    def _start_per_pod(self, kind: ProbeKind, pod: PodInfo) -> None:
+        if self._spec is None or descriptor(kind).section(self._spec) is None:
             return
-        if pod.name in self._startup_tasks or pod.base_url is None:
+        if (kind, pod.name) in self._pod_tasks or pod.base_url is None:
             return
-        log.info("startup probe of %s/%s started on pod %s", self.namespace, self.name, pod.name)
-        self._startup_tasks[pod.name] = asyncio.create_task(
-            self._startup(pod), name=f"probe-startup-{pod.name}"
+        log.info(
+            "%s probe of %s/%s started on pod %s", kind.value, self.namespace, self.name, pod.name
+        )
+        self._pod_tasks[kind, pod.name] = asyncio.create_task(
+            self._per_pod(kind, pod), name=f"probe-{kind.value}-{pod.name}"
         )
 
     def drain(self) -> list[ProbeObservation]:
@@ -123,16 +130,16 @@ class GateProber:
 
     # -- the probes ----------------------------------------------------------
 
-    async def _startup(self, pod: PodInfo) -> None:
-        assert self._spec is not None and self._spec.probes.startup is not None
-        assert self.plan is not None and pod.base_url is not None
+    async def _per_pod(self, kind: ProbeKind, pod: PodInfo) -> None:
+        assert self._spec is not None and self.plan is not None and pod.base_url is not None
+        section = descriptor(kind).section(self._spec)
+        assert section is not None
         began = time.monotonic()
         with owner_scope(self._owner):  # this gate's share of the global probe budget
-            obs = await run_startup_probe(
-                pod.base_url,
-                self._spec.probes.startup,
-                started_at=pod.started_at,
-                target=pod.name,
+            obs = await runner(kind).probe(
+                self._spec,
+                section,
+                PodTarget(pod.name, pod.base_url, pod.started_at),
                 revision=self.plan.revision,
             )
         self._record(obs, time.monotonic() - began)
@@ -160,96 +167,44 @@ class GateProber:
 
     def _interval(self, kind: ProbeKind) -> float:
         assert self._spec is not None
-        spec = self._spec
-        if kind is ProbeKind.HEALTH and spec.probes.health:
-            return spec.probes.health.interval.total_seconds()
-        if kind is ProbeKind.WEBSOCKET and spec.probes.websocket:
-            return spec.probes.websocket.interval.total_seconds()
-        if kind is ProbeKind.ERROR_RATE and spec.rollback.error_rate:
-            return spec.rollback.error_rate.interval.total_seconds()
-        return 5.0
+        return descriptor(kind).interval(self._spec)
 
     async def _round(self, kind: ProbeKind) -> bool | None:
         """One run over the serving pods: None if there was none, else whether all passed."""
         assert self._spec is not None and self.plan is not None
-        spec, revision = self._spec, self.plan.revision
-        pods = [p for p in self._targets() if self._serving(p)]
-        if kind is ProbeKind.ERROR_RATE:
-            await self._error_rate_round(spec, revision, pods)
-            return True  # its own window decides; its interval is its cadence
-        if not pods:
-            return None
-        results = await asyncio.gather(*(self._probe_pod(kind, spec, revision, p) for p in pods))
-        for obs, seconds in results:
+        pods = [
+            PodTarget(p.name, p.base_url, p.started_at)
+            for p in self._targets()
+            if self._serving(p) and p.base_url is not None
+        ]
+        done = await self._sessions[kind].round(
+            pods, revision=self.plan.revision, namespace=self.namespace, gate=self.name
+        )
+        for obs, seconds in done.results:
             self._record(obs, seconds)
-        return all(obs.ok is not False for obs, _ in results)
-
-    async def _probe_pod(
-        self, kind: ProbeKind, spec: GateSpec, revision: str, pod: PodInfo
-    ) -> tuple[ProbeObservation, float]:
-        assert pod.base_url is not None
-        began = time.monotonic()
-        if kind is ProbeKind.HEALTH:
-            assert spec.probes.health is not None
-            obs = await run_health_probe(
-                pod.base_url, spec.probes.health, target=pod.name, revision=revision
-            )
-        else:
-            assert spec.probes.websocket is not None
-            obs = await run_websocket_probe(
-                pod.base_url, spec.probes.websocket, target=pod.name, revision=revision
-            )
-        return obs, time.monotonic() - began
-
-    async def _error_rate_round(self, spec: GateSpec, revision: str, pods: list[PodInfo]) -> None:
-        cfg = spec.rollback.error_rate
-        if cfg is None:
-            return
-        began = time.monotonic()
-        if cfg.source is ErrorRateSource.PROMETHEUS:
-            pod_regex = "|".join(p.name for p in pods) or ".*"
-            obs = await run_prometheus_error_rate(
-                cfg,
-                namespace=self.namespace,
-                service=spec.service,
-                revision=revision,
-                pod_regex=pod_regex,
-                target=self.name,
-            )
-        else:
-            if self._window is None:
-                self._window = new_window(cfg)
-            reasons: list[str] = []
-            for pod in pods:
-                assert pod.base_url is not None
-                reasons += await send_probe_traffic(pod.base_url, cfg, self._window)
-            obs = judge_window(
-                cfg, self._window, reasons=reasons, target=self.name, revision=revision
-            )
-        self._record(obs, time.monotonic() - began)
+        return done.outcome
 
     def _serving(self, pod: PodInfo) -> bool:
         """Ready, and past its startup probe: earlier answers are the startup
         probe's business (503s while starting are expected, not failures)."""
         if pod.base_url is None or not pod.ready:
             return False
-        task = self._startup_tasks.get(pod.name)
-        return task is None or task.done()
+        return all(task.done() for (_, name), task in self._pod_tasks.items() if name == pod.name)
 
     def _record(self, obs: ProbeObservation, seconds: float) -> None:
         self._inbox.append(obs)
         self.metrics.observe_probe(self.namespace, self.name, obs, seconds)
 
     def _cancel_all(self) -> None:
-        for task in [*self._startup_tasks.values(), *self._loops.values()]:
+        for task in [*self._pod_tasks.values(), *self._loops.values()]:
             task.cancel()
-        self._startup_tasks.clear()
+        self._pod_tasks.clear()
         self._loops.clear()
-        self._window = None
+        self._sessions.clear()
         self._inbox.clear()
 
     async def aclose(self) -> None:
-        tasks = [*self._startup_tasks.values(), *self._loops.values()]
+        tasks = [*self._pod_tasks.values(), *self._loops.values()]
         self._cancel_all()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):

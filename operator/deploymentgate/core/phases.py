@@ -20,11 +20,11 @@ from deploymentgate.core.smoke import watch_smoke
 from deploymentgate.core.templates import images
 from deploymentgate.core.verification import (
     block,
-    configured,
     failing_now,
     restart_unwatched,
     unconfirmed_since,
     verification_pending,
+    verified_by,
     watch_probes,
 )
 from deploymentgate.durations import format_duration
@@ -390,10 +390,7 @@ def start_rollout(run: Run, revision: str, *, retried: bool = False) -> None:
             trigger=Trigger.CONFIG_INVALID,
         )
         return
-    kinds = [k.value for k in configured(run, verification=True)]
-    if run.gate_spec.probes.smoke is not None:
-        kinds.append("smoke test")
-    kinds = kinds or ["pods ready"]
+    kinds = verified_by(run) or ["pods ready"]
     message = f"verifying revision {revision} at 0% traffic: {', '.join(kinds)}"
     run.transition(Phase.VERIFYING, Reason.REVISION_DETECTED, message)
     run.event(Reason.VERIFICATION_STARTED, message)

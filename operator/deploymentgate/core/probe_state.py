@@ -19,14 +19,7 @@ from dataclasses import dataclass
 
 from deploymentgate.models import ProbesStatus, ProbeStatus
 from deploymentgate.observations import ProbeKind, ProbeObservation
-
-FIELD = {
-    ProbeKind.STARTUP: "startup",
-    ProbeKind.HEALTH: "health",
-    ProbeKind.WEBSOCKET: "websocket",
-    ProbeKind.ERROR_RATE: "error_rate",
-    ProbeKind.SMOKE: "smoke",
-}
+from deploymentgate.probe_kinds import descriptor, kinds, result
 
 
 @dataclass(frozen=True)
@@ -54,8 +47,7 @@ class Folded:
 
 
 def get(probes: ProbesStatus, kind: ProbeKind) -> ProbeStatus | None:
-    value = getattr(probes, FIELD[kind])
-    return value if isinstance(value, ProbeStatus) else None
+    return result(probes, kind)
 
 
 def fold(probes: ProbesStatus, observations: Iterable[ProbeObservation], revision: str) -> Folded:
@@ -64,14 +56,14 @@ def fold(probes: ProbesStatus, observations: Iterable[ProbeObservation], revisio
     updates: dict[str, ProbeStatus] = {}
     finals: list[FinalFailure] = []
     flips: list[Flip] = []
-    for kind in ProbeKind:
+    for kind in (d.kind for d in kinds()):
         previous = get(probes, kind)
         seen = previous.last_run if previous else None
         fresh = [o for o in relevant if o.kind is kind and (seen is None or o.at > seen)]
         if not fresh:
             continue
         updated = _fold_kind(previous or ProbeStatus(), fresh)
-        updates[FIELD[kind]] = updated
+        updates[descriptor(kind).field] = updated
         finals.extend(FinalFailure(kind, o.message) for o in fresh if o.final and o.ok is False)
         if updated.ok is not None and updated.ok != (previous.ok if previous else None):
             flips.append(Flip(kind, updated.ok, updated.message))

@@ -23,16 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from deploymentgate.core.probe_state import FinalFailure
-from deploymentgate.durations import format_duration
-from deploymentgate.models import GateSpec, ProbesStatus, ProbeStatus, Trigger
-from deploymentgate.observations import ProbeKind
-
-_KIND_TRIGGER = {
-    ProbeKind.STARTUP: Trigger.STARTUP_FAILED,
-    ProbeKind.HEALTH: Trigger.HEALTH_FAILING,
-    ProbeKind.WEBSOCKET: Trigger.WEBSOCKET_FAILING,
-    ProbeKind.ERROR_RATE: Trigger.ERROR_RATE,
-}
+from deploymentgate.models import GateSpec, ProbesStatus, Trigger
+from deploymentgate.probe_kinds import Stage, descriptor, kinds, result
 
 
 @dataclass(frozen=True)
@@ -54,66 +46,47 @@ def fired(
     *,
     at_zero: bool = False,
 ) -> Fired | None:
-    """The trigger to act on now, or None. `at_zero`: no user traffic on the revision."""
-    rollback = spec.rollback
+    """The trigger to act on now, or None. `at_zero`: no user traffic on the revision.
+
+    Each kind's rules (deploymentgate.probe_kinds) are checked stage by stage, and within
+    a stage in run order: the first that fires wins.
+    """
     for final in finals:
-        if final.kind is ProbeKind.STARTUP and not rollback.on_startup_failure:
+        kind = descriptor(final.kind)
+        if not kind.final_fires(spec):
             continue
-        return Fired(_KIND_TRIGGER[final.kind], f"{final.kind.value} probe failed: {final.message}")
-    startup, health, websocket = probes.startup, probes.health, probes.websocket
-    if spec.probes.startup and rollback.on_startup_failure and startup and startup.ok is False:
-        return Fired(Trigger.STARTUP_FAILED, f"startup failed: {startup.message}")
-    if at_zero:
-        for kind, cfg, result in (
-            (ProbeKind.HEALTH, spec.probes.health, health),
-            (ProbeKind.WEBSOCKET, spec.probes.websocket, websocket),
-        ):
-            if cfg is not None and _failed_runs(result) >= cfg.failure_threshold:
-                assert result is not None
-                return Fired(
-                    _KIND_TRIGGER[kind],
-                    f"{kind.value} probe failed {result.consecutive_failures} consecutive runs"
-                    f" at 0% traffic (failureThreshold {cfg.failure_threshold}): {result.message}",
-                )
-    if (
-        spec.probes.health
-        and health
-        and health.failing_since
-        and now - health.failing_since >= rollback.health_failing_for
-    ):
-        return Fired(
-            Trigger.HEALTH_FAILING,
-            f"health failing for {format_duration(rollback.health_failing_for)}"
-            f" or longer: {health.message}",
-        )
-    if (
-        spec.probes.websocket
-        and websocket
-        and websocket.failing_since
-        and now - websocket.failing_since >= rollback.websocket_silent_for
-    ):
-        return Fired(
-            Trigger.WEBSOCKET_FAILING,
-            "WebSocket events not flowing for"
-            f" {format_duration(rollback.websocket_silent_for)} or longer: {websocket.message}",
-        )
-    if rollback.error_rate and probes.error_rate and probes.error_rate.ok is False:
-        return Fired(
-            Trigger.ERROR_RATE,
-            f"error rate over {rollback.error_rate.threshold:g}%: {probes.error_rate.message}",
-        )
+        assert kind.trigger is not None, f"{kind.kind.value} has final failures but no trigger"
+        return Fired(kind.trigger, f"{final.kind.value} probe failed: {final.message}")
+    rules = sorted(
+        (
+            (rule.stage, order, kind, rule)
+            for order, kind in enumerate(kinds())
+            for rule in kind.rules
+        ),
+        key=lambda item: (item[0], item[1]),
+    )
+    for stage, _, kind, rule in rules:
+        if stage is Stage.AT_ZERO and not at_zero:
+            continue
+        section, last = kind.section(spec), result(probes, kind.kind)
+        if section is None or last is None:
+            continue
+        reason = rule.fire(spec, section, last, now)
+        if reason is not None:
+            assert kind.trigger is not None, f"{kind.kind.value} has rules but no trigger"
+            return Fired(kind.trigger, reason)
     return None
-
-
-def _failed_runs(result: ProbeStatus | None) -> int:
-    return result.consecutive_failures if result is not None and result.ok is False else 0
 
 
 def due(spec: GateSpec, probes: ProbesStatus) -> list[datetime]:
     """When a failure already under way will fire if nothing changes."""
     out: list[datetime] = []
-    if spec.probes.health and probes.health and probes.health.failing_since:
-        out.append(probes.health.failing_since + spec.rollback.health_failing_for)
-    if spec.probes.websocket and probes.websocket and probes.websocket.failing_since:
-        out.append(probes.websocket.failing_since + spec.rollback.websocket_silent_for)
+    for kind in kinds():
+        section, last = kind.section(spec), result(probes, kind.kind)
+        if section is None or last is None:
+            continue
+        for rule in kind.rules:
+            when = rule.due(spec, last) if rule.due else None
+            if when is not None:
+                out.append(when)
     return out

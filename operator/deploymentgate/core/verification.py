@@ -14,30 +14,39 @@ from deploymentgate.core.run import Run, ready_of
 from deploymentgate.core.triggers import Fired, due, fired
 from deploymentgate.models import Phase, ProbesStatus, ProbeStatus, RollbackAction, Trigger
 from deploymentgate.observations import ProbeKind
+from deploymentgate.probe_kinds import descriptor, kinds, runnable
 
 VERIFY_REPLICAS = 1
 # Verification pods replaced, per revision, because their first startup phases
 # went unseen; then the gate blocks (startupUnobserved) instead of looping.
 MAX_UNWATCHED_RESTARTS = 3
 _AT_ZERO = (Phase.VERIFYING, Phase.AWAITING_APPROVAL)  # no user traffic on the revision
-_GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)  # must keep passing while traffic moves
 
 
 def configured(run: Run, *, verification: bool) -> list[ProbeKind]:
-    """Probes that run against the new pods; at 0% traffic a Prometheus
-    error rate would measure the stable revision, so it waits for traffic."""
+    """Probes that run against the new pods, in run order; during verification
+    only those a kind runs at 0% traffic (a Prometheus error rate would measure
+    the stable revision, so it waits for traffic)."""
     spec = run.gate_spec
-    kinds = []
-    if spec.probes.startup:
-        kinds.append(ProbeKind.STARTUP)
-    if spec.probes.health:
-        kinds.append(ProbeKind.HEALTH)
-    if spec.probes.websocket:
-        kinds.append(ProbeKind.WEBSOCKET)
-    rate = spec.rollback.error_rate
-    if rate and not (verification and rate.source == "prometheus"):
-        kinds.append(ProbeKind.ERROR_RATE)
-    return kinds
+    return [
+        kind.kind for kind in runnable(spec) if not verification or kind.at_zero(kind.section(spec))
+    ]
+
+
+def verified_by(run: Run) -> list[str]:
+    """What verification at 0% traffic checks, as the Verifying message names it:
+    the probes that run then, and the kinds the operator runs itself (the smoke Job)."""
+    spec, at_zero = run.gate_spec, set(configured(run, verification=True))
+    return [
+        kind.named
+        for kind in kinds()
+        if kind.kind in at_zero or (not kind.runs and kind.section(spec) is not None)
+    ]
+
+
+def _gated(run: Run, *, verification: bool) -> list[ProbeKind]:
+    """Configured kinds that must pass (and keep passing while traffic moves)."""
+    return [k for k in configured(run, verification=verification) if descriptor(k).gated]
 
 
 def watch_probes(run: Run) -> bool:
@@ -167,21 +176,21 @@ def verification_pending(run: Run) -> list[str]:
     Startup must pass first; health and WebSocket passes count only from
     then on (before it, the app answers 503 by design).
     """
-    st, spec = run.status, run.gate_spec
+    st = run.status
     out = []
     ready = ready_of(run.obs.verification, st.revision)
     if ready < VERIFY_REPLICAS:
         out.append(f"verification pod ready ({ready}/{VERIFY_REPLICAS})")
     started = None
-    if spec.probes.startup:
-        startup = st.probes.startup
-        if startup is None or startup.ok is not True:
-            out.append(f"startup probe ({_last(startup)})")
-        else:
-            started = startup.last_success
-    for kind in _GATED:
-        if kind not in configured(run, verification=True):
+    for kind in configured(run, verification=True):
+        if not descriptor(kind).first:
             continue
+        result = get(st.probes, kind)
+        if result is None or result.ok is not True:
+            out.append(f"{kind.value} probe ({_last(result)})")
+        else:
+            started = result.last_success
+    for kind in _gated(run, verification=True):
         result = get(st.probes, kind)
         if result is None or result.ok is not True:
             out.append(f"{kind.value} probe ({_last(result)})")
@@ -192,9 +201,9 @@ def verification_pending(run: Run) -> list[str]:
 
 def failing_now(run: Run) -> list[str]:
     out = []
-    for kind in _GATED:
+    for kind in _gated(run, verification=False):
         result = get(run.status.probes, kind)
-        if kind in configured(run, verification=False) and result and result.ok is False:
+        if result and result.ok is False:
             out.append(f"{kind.value} probe failing ({result.message})")
     return out
 
@@ -202,9 +211,7 @@ def failing_now(run: Run) -> list[str]:
 def unconfirmed_since(run: Run, since: datetime) -> list[str]:
     """Gated probes without a pass during this step: no data is not a pass."""
     out = []
-    for kind in _GATED:
-        if kind not in configured(run, verification=False):
-            continue
+    for kind in _gated(run, verification=False):
         result = get(run.status.probes, kind)
         last = result.last_success if result else None
         if last is None or last < since:

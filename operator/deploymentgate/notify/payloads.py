@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deploymentgate.models import GateStatus, HistoryEntry, Phase, ProbeStatus
+from deploymentgate.probe_kinds import kinds, result
 
 # Phases someone should hear about: a human is needed, or a rollout ended.
 NOTIFY_PHASES = frozenset(
@@ -76,10 +77,10 @@ def _new_entries(before: GateStatus, after: GateStatus) -> list[HistoryEntry]:
 
 def _probes(status: GateStatus) -> dict[str, ProbeStatus]:
     out: dict[str, ProbeStatus] = {}
-    for name in ("startup", "health", "websocket", "error_rate", "smoke"):
-        probe = getattr(status.probes, name)
+    for kind in kinds():
+        probe = result(status.probes, kind.kind)
         if probe is not None:
-            out["errorRate" if name == "error_rate" else name] = probe
+            out[kind.kind.value] = probe
     return out
 
 

@@ -14,9 +14,12 @@ from kubernetes.client.exceptions import ApiException
 
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 from deploymentgate.plugin.session import PluginError, Session, as_dict, refusal
+from deploymentgate.probe_kinds import kinds
 
 VERDICT = {True: "✅", False: "❌", None: "⏳"}
-PROBES = ("startup", "health", "websocket", "errorRate", "smoke")
+# The built-in kinds' names, for plugin/status.py (owned by the router work: it
+# should call probe_names() so that it also shows a kind registered later).
+PROBES = tuple(kind.kind.value for kind in kinds())
 HEADER = ("NAME", "PHASE", "REVISION", "WEIGHT", "PROBES", "SIGN-OFFS", "MESSAGE")
 
 
@@ -25,7 +28,9 @@ def row(gate: Mapping[str, Any]) -> tuple[str, ...]:
     spec = gate.get("spec") or {}
     probes = status.get("probes") or {}
     verdicts = " ".join(
-        f"{name} {VERDICT[(probes.get(name) or {}).get('ok')]}" for name in PROBES if name in probes
+        f"{name} {VERDICT[(probes.get(name) or {}).get('ok')]}"
+        for name in probe_names()
+        if name in probes
     )
     required = list((spec.get("approvals") or {}).get("required") or [])
     signed = {s.get("role"): s.get("approver") for s in status.get("signOffs") or []}
@@ -41,6 +46,11 @@ def row(gate: Mapping[str, Any]) -> tuple[str, ...]:
         sign_offs or "-",
         str(status.get("message") or ""),
     )
+
+
+def probe_names() -> list[str]:
+    """Every registered probe kind's `status.probes` key, in run order."""
+    return [kind.kind.value for kind in kinds()]
 
 
 def table(rows: list[tuple[str, ...]], at_least: list[int] | None = None) -> str:

@@ -12,16 +12,25 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from deploymentgate.durations import format_duration
-from deploymentgate.models import ErrorRate
+from deploymentgate.models import ErrorRate, ErrorRateSource, GateSpec, Model
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probes.budget import budget
 from deploymentgate.probes.error_window import ErrorRateWindow
 from deploymentgate.probes.http_client import ProbeHTTPError, fetch, hardened_client
+from deploymentgate.probes.kind_runner import (
+    PodTarget,
+    ProbeRunner,
+    PrometheusContext,
+    Round,
+    Rounds,
+)
 from deploymentgate.probes.limits import MAX_PROMETHEUS_BYTES
 from deploymentgate.probes.observe import clip, now_utc, observation
 from deploymentgate.probes.promql import QueryTemplateError, promql_duration, render_query
@@ -263,3 +272,76 @@ def _top_reason(reasons: list[str]) -> str:
     counts = _count(reasons)
     reason, n = max(counts.items(), key=lambda item: item[1])
     return f"most common: {reason} (×{n})"
+
+
+class ErrorRateRunner(ProbeRunner):
+    kind = ProbeKind.ERROR_RATE
+
+    async def check(
+        self,
+        spec: GateSpec,
+        section: Model,
+        base_url: str,
+        *,
+        honor_port: bool,
+        target: str | None,
+        revision: str | None,
+        prometheus: PrometheusContext | None,
+    ) -> ProbeObservation:
+        """A one-shot run has no earlier intervals to add up, so it sends enough
+        requests at once to reach minRequests."""
+        assert isinstance(section, ErrorRate)
+        if section.source is ErrorRateSource.PROMETHEUS:
+            context = prometheus or PrometheusContext(revision=revision)
+            return await run_prometheus_error_rate(
+                section,
+                namespace=context.namespace,
+                service=spec.service,
+                revision=context.revision,
+                pod_regex=context.pod_regex,
+                target=target,
+            )
+        batches = max(1, math.ceil(section.min_requests / section.requests_per_interval))
+        return await run_error_rate_probe(
+            base_url,
+            section,
+            requests=batches * section.requests_per_interval,
+            honor_port=honor_port,
+            target=target,
+            revision=revision,
+        )
+
+    def rounds(self, spec: GateSpec, section: Model) -> Rounds:
+        assert isinstance(section, ErrorRate)
+        return ErrorRateRounds(self, spec, section)
+
+
+class ErrorRateRounds(Rounds):
+    """One observation per round for the whole gate (its target is the gate): the
+    gate's own requests to every serving pod, judged over a sliding window, or a
+    PromQL query over those pods. The window decides, so every round paces as a pass."""
+
+    def __init__(self, runner: ProbeRunner, spec: GateSpec, section: ErrorRate) -> None:
+        super().__init__(runner, spec, section)
+        self.cfg = section
+        self.window = new_window(section)
+
+    async def round(
+        self, pods: Sequence[PodTarget], *, revision: str, namespace: str, gate: str
+    ) -> Round:
+        cfg, began = self.cfg, time.monotonic()
+        if cfg.source is ErrorRateSource.PROMETHEUS:
+            obs = await run_prometheus_error_rate(
+                cfg,
+                namespace=namespace,
+                service=self.spec.service,
+                revision=revision,
+                pod_regex="|".join(p.name or "" for p in pods) or ".*",
+                target=gate,
+            )
+        else:
+            reasons: list[str] = []
+            for pod in pods:
+                reasons += await send_probe_traffic(pod.base_url, cfg, self.window)
+            obs = judge_window(cfg, self.window, reasons=reasons, target=gate, revision=revision)
+        return Round(((obs, time.monotonic() - began),), True)

@@ -3,43 +3,25 @@
 
 Order matters: the startup probe must watch a service from its start, so it
 runs first; the others run once startup is over (they would only see 503s
-before).
+before). The order is the registry's (deploymentgate.probe_kinds).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
-from dataclasses import dataclass
 
-from deploymentgate.models import ErrorRateSource, GateSpec
+from deploymentgate.models import GateSpec
 from deploymentgate.observations import ProbeKind, ProbeObservation
-from deploymentgate.probes.error_rate import run_error_rate_probe, run_prometheus_error_rate
-from deploymentgate.probes.health import run_health_probe
-from deploymentgate.probes.startup import run_startup_probe
-from deploymentgate.probes.websocket import run_websocket_probe
+from deploymentgate.probe_kinds import descriptor, runnable
+from deploymentgate.probes.kind_runner import PrometheusContext
+from deploymentgate.probes.registry import runner
 
-ORDER = (ProbeKind.STARTUP, ProbeKind.HEALTH, ProbeKind.WEBSOCKET, ProbeKind.ERROR_RATE)
-
-
-@dataclass(frozen=True)
-class PrometheusContext:
-    """Values for the PromQL placeholders (see probes.promql)."""
-
-    namespace: str = ""
-    revision: str | None = None
-    pod_regex: str = ".*"
+__all__ = ["PrometheusContext", "configured_probes", "run_gate_probes"]
 
 
 def configured_probes(spec: GateSpec) -> list[ProbeKind]:
     """The probes this gate declares, in run order."""
-    present = {
-        ProbeKind.STARTUP: spec.probes.startup is not None,
-        ProbeKind.HEALTH: spec.probes.health is not None,
-        ProbeKind.WEBSOCKET: spec.probes.websocket is not None,
-        ProbeKind.ERROR_RATE: spec.rollback.error_rate is not None,
-    }
-    return [kind for kind in ORDER if present[kind]]
+    return [d.kind for d in runnable(spec)]
 
 
 async def run_gate_probes(
@@ -61,51 +43,18 @@ async def run_gate_probes(
     kinds = [k for k in configured_probes(spec) if include is None or k in include]
     out: list[ProbeObservation] = []
     for kind in kinds:
-        out.append(await _run_one(kind, spec, base_url, honor_ports, target, revision, prometheus))
-    return out
-
-
-async def _run_one(
-    kind: ProbeKind,
-    spec: GateSpec,
-    base_url: str,
-    honor_ports: bool,
-    target: str | None,
-    revision: str | None,
-    prometheus: PrometheusContext | None,
-) -> ProbeObservation:
-    probes = spec.probes
-    if kind is ProbeKind.STARTUP and probes.startup is not None:
-        return await run_startup_probe(
-            base_url, probes.startup, honor_port=honor_ports, target=target, revision=revision
-        )
-    if kind is ProbeKind.HEALTH and probes.health is not None:
-        return await run_health_probe(
-            base_url, probes.health, honor_port=honor_ports, target=target, revision=revision
-        )
-    if kind is ProbeKind.WEBSOCKET and probes.websocket is not None:
-        return await run_websocket_probe(
-            base_url, probes.websocket, honor_port=honor_ports, target=target, revision=revision
-        )
-    cfg = spec.rollback.error_rate
-    if kind is ProbeKind.ERROR_RATE and cfg is not None:
-        if cfg.source is ErrorRateSource.PROMETHEUS:
-            context = prometheus or PrometheusContext(revision=revision)
-            return await run_prometheus_error_rate(
-                cfg,
-                namespace=context.namespace,
-                service=spec.service,
-                revision=context.revision,
-                pod_regex=context.pod_regex,
+        section = descriptor(kind).section(spec)
+        if section is None:  # pragma: no cover - configured_probes lists configured ones
+            raise ValueError(f"probe {kind.value} is not configured")
+        out.append(
+            await runner(kind).check(
+                spec,
+                section,
+                base_url,
+                honor_port=honor_ports,
                 target=target,
+                revision=revision,
+                prometheus=prometheus,
             )
-        batches = max(1, math.ceil(cfg.min_requests / cfg.requests_per_interval))
-        return await run_error_rate_probe(
-            base_url,
-            cfg,
-            requests=batches * cfg.requests_per_interval,
-            honor_port=honor_ports,
-            target=target,
-            revision=revision,
         )
-    raise ValueError(f"probe {kind.value} is not configured")  # pragma: no cover
+    return out

@@ -37,9 +37,10 @@ from typing import Any
 
 import httpx
 
-from deploymentgate.models import StartupProbe
+from deploymentgate.models import GateSpec, Model, StartupProbe
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probes.http_client import ProbeHTTPError, fetch, hardened_client
+from deploymentgate.probes.kind_runner import PodTarget, ProbeRunner
 from deploymentgate.probes.limits import (
     DEADLINE_SLACK_SECONDS,
     MAX_BODY_BYTES,
@@ -294,3 +295,28 @@ def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+class StartupRunner(ProbeRunner):
+    """Started on each new pod as soon as it has an address (descriptor `per_pod`)."""
+
+    kind = ProbeKind.STARTUP
+
+    async def probe(
+        self,
+        spec: GateSpec,
+        section: Model,
+        pod: PodTarget,
+        *,
+        revision: str | None,
+        honor_port: bool = True,
+    ) -> ProbeObservation:
+        assert isinstance(section, StartupProbe)
+        return await run_startup_probe(
+            pod.base_url,
+            section,
+            honor_port=honor_port,
+            started_at=pod.started_at,
+            target=pod.name,
+            revision=revision,
+        )

@@ -18,10 +18,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from deploymentgate.models import WebSocketProbe
+from deploymentgate.models import GateSpec, Model, WebSocketProbe
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probes.budget import budget
 from deploymentgate.probes.event_flow import EventFlow, wall_clock
+from deploymentgate.probes.kind_runner import PodTarget, ProbeRunner
 from deploymentgate.probes.limits import (
     DEADLINE_SLACK_SECONDS,
     MAX_WS_MESSAGES,
@@ -191,3 +192,21 @@ class _Conversation:
 def _ms(seconds: float) -> str:
     ms = seconds * 1000
     return f"{ms:.1f}ms" if ms < 10 else f"{ms:.0f}ms"
+
+
+class WebSocketRunner(ProbeRunner):
+    kind = ProbeKind.WEBSOCKET
+
+    async def probe(
+        self,
+        spec: GateSpec,
+        section: Model,
+        pod: PodTarget,
+        *,
+        revision: str | None,
+        honor_port: bool = True,
+    ) -> ProbeObservation:
+        assert isinstance(section, WebSocketProbe)
+        return await run_websocket_probe(
+            pod.base_url, section, honor_port=honor_port, target=pod.name, revision=revision
+        )

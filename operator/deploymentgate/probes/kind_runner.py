@@ -1,0 +1,103 @@
+"""What a probe kind's runner offers: a one-shot run (`deploymentgate check`) and
+the operator's rounds against a gate's pods. Each kind's runner sits in its own
+module and is reached through deploymentgate.probes.registry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from deploymentgate.models import GateSpec, Model
+from deploymentgate.observations import ProbeKind, ProbeObservation
+
+
+@dataclass(frozen=True)
+class PrometheusContext:
+    """Values for the PromQL placeholders (see probes.promql)."""
+
+    namespace: str = ""
+    revision: str | None = None
+    pod_regex: str = ".*"
+
+
+@dataclass(frozen=True)
+class PodTarget:
+    """One pod (or service) to probe: its name (the observation's target; None:
+    the URL), URL and start."""
+
+    name: str | None
+    base_url: str
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round's results with the seconds each took, and what it says for the
+    loop's pace: None no target yet (look again soon), False a failure (confirm
+    it soon), True all is well (wait the interval)."""
+
+    results: tuple[tuple[ProbeObservation, float], ...]
+    outcome: bool | None
+
+
+class Rounds:
+    """The operator's rounds of one kind for one gate; the default probes every
+    serving pod at once. A kind that keeps state across rounds (the error-rate
+    window) subclasses it."""
+
+    def __init__(self, runner: ProbeRunner, spec: GateSpec, section: Model) -> None:
+        self.runner, self.spec, self.section = runner, spec, section
+
+    async def round(
+        self, pods: Sequence[PodTarget], *, revision: str, namespace: str, gate: str
+    ) -> Round:
+        if not pods:
+            return Round((), None)
+        results = await asyncio.gather(*(self._timed(pod, revision) for pod in pods))
+        return Round(tuple(results), all(obs.ok is not False for obs, _ in results))
+
+    async def _timed(self, pod: PodTarget, revision: str) -> tuple[ProbeObservation, float]:
+        began = time.monotonic()
+        obs = await self.runner.probe(self.spec, self.section, pod, revision=revision)
+        return obs, time.monotonic() - began
+
+
+class ProbeRunner:
+    """A probe kind's I/O. `kind` ties it to its descriptor (deploymentgate.probe_kinds)."""
+
+    kind: ProbeKind
+
+    async def check(
+        self,
+        spec: GateSpec,
+        section: Model,
+        base_url: str,
+        *,
+        honor_port: bool,
+        target: str | None,
+        revision: str | None,
+        prometheus: PrometheusContext | None,
+    ) -> ProbeObservation:
+        """One run against a service (`deploymentgate check`); by default as `probe`."""
+        return await self.probe(
+            spec, section, PodTarget(target, base_url), revision=revision, honor_port=honor_port
+        )
+
+    async def probe(
+        self,
+        spec: GateSpec,
+        section: Model,
+        pod: PodTarget,
+        *,
+        revision: str | None,
+        honor_port: bool = True,
+    ) -> ProbeObservation:
+        """One run against one pod."""
+        raise NotImplementedError
+
+    def rounds(self, spec: GateSpec, section: Model) -> Rounds:
+        """The operator's rounds of this kind for one gate (not for per-pod kinds)."""
+        return Rounds(self, spec, section)
