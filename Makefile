@@ -41,3 +41,9 @@ demo: venv tools
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+
+# Generated docs: the resource reference (docs/reference.md) from the models.
+# tests/docs/test_reference.py fails when the committed page is stale.
+.PHONY: docs
+docs: venv
+	$(PY) -m deploymentgate.manifests.reference
