@@ -10,17 +10,19 @@ whose first line is a `$ ` prompt) carries a marker on the line before it:
 - `<!-- example: skip: why -->` is not run, and says why (a real external
   cluster, a wait of minutes, a process that runs until stopped).
 
-An example with no marker fails here: none is left out silently. Each runnable
-block runs in one bash (`set -e`, so every command must succeed), from a scratch
-directory that shows the repository's files, with the virtualenv and the
-cluster tools first on PATH; background jobs it starts are stopped at its end.
-The output shown after a command is for the reader and is not compared.
+An example with no marker fails here: none is left out silently. The runnable
+blocks of one page and mode run in order in one bash, as a reader following the
+page would (`set -e`, so every command must succeed), from a scratch directory
+that shows the repository's files, with the virtualenv and the cluster tools
+first on PATH; background jobs (the README tour's operator) are stopped at its
+end. The output shown after a command is for the reader and is not compared.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -33,11 +35,24 @@ from docs_markdown import ROOT, Block, blocks, doc_files
 from deploymentgate.sandbox import Sandbox
 from deploymentgate.sandbox.binaries import bin_dir
 
-EXAMPLE_TIMEOUT = 120.0  # seconds for one block; the whole file stays within a few minutes
+# Seconds for one page's examples (the README tour: two rollouts, about two minutes).
+SESSION_TIMEOUT = 300.0
 ALL_BLOCKS = [b for page in doc_files() for b in blocks(page)]
 EXAMPLES = [b for b in ALL_BLOCKS if b.is_command_example]
 RUN = [b for b in EXAMPLES if b.mode == "run"]
 CLUSTER = [b for b in EXAMPLES if b.mode == "cluster"]
+
+
+def sessions(examples: list[Block]) -> list[list[Block]]:
+    """The blocks grouped by page, in page order: one shell session each."""
+    by_page: dict[Path, list[Block]] = {}
+    for block in examples:
+        by_page.setdefault(block.path, []).append(block)
+    return list(by_page.values())
+
+
+def session_id(session: list[Block]) -> str:
+    return str(session[0].path.relative_to(ROOT))
 
 
 def test_every_command_example_is_marked_run_cluster_or_skip_with_a_reason() -> None:
@@ -69,29 +84,24 @@ def test_commands_are_the_prompted_lines_and_continuations() -> None:
 
 
 def scratch_checkout(tmp_path: Path) -> Path:
-    """A directory that shows the repository's files, so examples that write files
-    (logs, outputs) write them here and not into the checkout."""
+    """A directory that shows the repository's files, so that what the examples
+    write (the tour's operator.log, chat.log) lands here and not in the checkout."""
     work = tmp_path / "work"
     work.mkdir()
     for entry in ROOT.iterdir():
-        if entry.name not in {".git", ".venv", ".cache", "docs"}:
+        if entry.name not in {".git", ".venv", ".cache"}:
             (work / entry.name).symlink_to(entry)
-    # docs/ is generated into by some examples: a copy, not the checkout's own.
-    (work / "docs").mkdir()
-    for page in (ROOT / "docs").rglob("*"):
-        if page.is_file():
-            target = work / "docs" / page.relative_to(ROOT / "docs")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(page.read_bytes())
     return work
 
 
-def run_block(block: Block, cwd: Path, env: dict[str, str]) -> None:
+def run_blocks(session: list[Block], cwd: Path, env: dict[str, str]) -> None:
+    commands = [c for block in session for c in block.commands]
+    where = ", ".join(b.id for b in session)
     script = "\n".join(
         [
             "set -euo pipefail",
             "trap 'jobs -p | xargs -r kill 2>/dev/null; wait' EXIT",
-            *block.commands,
+            *(f"echo {shlex.quote('$ ' + c)}\n{c}" for c in commands),
         ]
     )
     proc = subprocess.Popen(
@@ -105,19 +115,21 @@ def run_block(block: Block, cwd: Path, env: dict[str, str]) -> None:
         start_new_session=True,
     )
     try:
-        output, _ = proc.communicate(timeout=EXAMPLE_TIMEOUT)
+        output, _ = proc.communicate(timeout=SESSION_TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
-        pytest.fail(f"{block.id} ran longer than {EXAMPLE_TIMEOUT}s:\n{output[-4000:]}")
+        pytest.fail(f"{where} ran longer than {SESSION_TIMEOUT}s:\n{_tails(output, cwd)}")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything the block left behind
-    assert proc.returncode == 0, (
-        f"{block.id} failed ({proc.returncode}):\n"
-        + "\n".join(f"$ {c}" for c in block.commands)
-        + f"\n{output[-4000:]}"
-    )
+    assert proc.returncode == 0, f"{where} failed ({proc.returncode}):\n{_tails(output, cwd)}"
+
+
+def _tails(output: str, cwd: Path) -> str:
+    """The session's output, and the end of each log it wrote (the operator's)."""
+    logs = [f"--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}" for p in cwd.glob("*.log")]
+    return "\n".join([output[-4000:], *logs])
 
 
 def base_env(path_first: list[Path]) -> dict[str, str]:
@@ -131,14 +143,14 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
     yield scratch_checkout(tmp_path)
 
 
-@pytest.mark.parametrize("block", RUN, ids=lambda b: b.id)
-def test_example_runs(block: Block, workdir: Path) -> None:
-    run_block(block, workdir, base_env([Path(sys.executable).parent, bin_dir()]))
+@pytest.mark.parametrize("session", sessions(RUN), ids=session_id)
+def test_examples_run(session: list[Block], workdir: Path) -> None:
+    run_blocks(session, workdir, base_env([Path(sys.executable).parent, bin_dir()]))
 
 
-@pytest.mark.parametrize("block", CLUSTER, ids=lambda b: b.id)
-def test_example_runs_on_the_local_cluster(
-    block: Block, workdir: Path, cluster: Sandbox, namespace: str, tmp_path: Path
+@pytest.mark.parametrize("session", sessions(CLUSTER), ids=session_id)
+def test_examples_run_on_the_local_cluster(
+    session: list[Block], workdir: Path, cluster: Sandbox, namespace: str, tmp_path: Path
 ) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_bytes(Path(cluster.kubeconfig).read_bytes())
@@ -153,10 +165,11 @@ def test_example_runs_on_the_local_cluster(
         capture_output=True,
         timeout=30,
     )
-    run_block(block, workdir, env)
+    run_blocks(session, workdir, env)
 
 
 def test_a_failing_command_fails_the_example(tmp_path: Path) -> None:
-    block = Block(ROOT / "README.md", 1, "console", ("$ true", "$ false", "$ true"), "run", "")
+    block = Block(ROOT / "README.md", 1, "console", ("$ true", "$ false", "$ touch x"), "run", "")
     with pytest.raises(AssertionError, match=r"failed \(1\)"):
-        run_block(block, tmp_path, base_env([]))
+        run_blocks([block], tmp_path, base_env([]))
+    assert not (tmp_path / "x").exists()  # nothing runs after the failure
