@@ -66,13 +66,17 @@ def anchor(heading: str) -> str:
 
 
 def _text(value: Any) -> str:
-    """One table cell: docstrings wrap, a cell may not; a pipe would end the cell."""
-    return " ".join(str(value).split()).replace("|", "\\|")
+    """One table cell of prose: docstrings wrap, a cell may not; a pipe would end the
+    cell, and outside code spans `<name>` would be read as an HTML tag."""
+    parts = " ".join(str(value).split()).replace("|", "\\|").split("`")
+    for index in range(0, len(parts), 2):  # the even parts are outside code spans
+        parts[index] = parts[index].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
 
 
 def _code(value: Any) -> str:
-    shown = value if isinstance(value, str) else json.dumps(value)
-    return f"`{_text(shown)}`"
+    shown = value if isinstance(value, str) and value else json.dumps(value)
+    return "`" + " ".join(shown.split()).replace("|", "\\|") + "`"
 
 
 class _Walker:
@@ -228,7 +232,7 @@ class _Walker:
 def _render_section(section: Section) -> str:
     lines = [f"### {section.heading}", ""]
     if section.description:
-        lines += [" ".join(section.description.split()), ""]
+        lines += [_text(section.description), ""]
     lines += [
         "| Field | Type | Default | Bounds | Description |",
         "|---|---|---|---|---|",
