@@ -123,6 +123,7 @@ def run_blocks(session: list[Block], cwd: Path, env: dict[str, str]) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything the block left behind
+    print(output)  # shown with -rP: what a reader following the page would see
     assert proc.returncode == 0, f"{where} failed ({proc.returncode}):\n{_tails(output, cwd)}"
 
 
