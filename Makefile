@@ -51,8 +51,9 @@ unit: venv
 test: venv tools lint
 	$(PY) -m pytest
 
-# The CRDs, the admission policies and the chart's copies of them, written
-# from the models (deploymentgate.manifests); a test fails when one is stale.
+# The CRDs, the admission policies and the chart's copies of them, and the
+# resource reference (docs/reference.md), written from the models
+# (deploymentgate.manifests); a test fails when one is stale.
 generate: venv
 	$(PY) -m deploymentgate_devkit.generate
 

@@ -1,4 +1,5 @@
-"""`make generate`: write the files generated from the models into the checkout.
+"""`make generate`: write the files generated from the models into the checkout:
+the CRDs, the admission policies (and the chart's copies) and docs/reference.md.
 
 The texts come from `deploymentgate.manifests` (pure builders); writing them
 is a development step, so it lives here and not in the shipped package.
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from deploymentgate.manifests import crdgen
+from deploymentgate.manifests import crdgen, reference
 
 # devkit/deploymentgate_devkit/generate.py -> repository root
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def generated(root: Path = ROOT) -> dict[Path, str]:
     """Every generated file of the checkout at `root`, by absolute path."""
-    files: Mapping[PurePosixPath, str] = crdgen.generated_files()
+    files: Mapping[PurePosixPath, str] = {
+        **crdgen.generated_files(),
+        reference.PAGE: reference.render(),
+    }
     return {root / relative: text for relative, text in files.items()}
 
 

@@ -212,7 +212,7 @@ def test_a_gitops_reapply_that_drops_the_serving_key_is_undone_at_once(
     """A GitOps tool applying the Service server-side with force (Flux, Argo CD with
     ServerSideApply) replaces the whole selector (it is atomic): the serving key is
     gone until the operator puts it back. It must do so within a few seconds (the
-    README tells GitOps users to ignore the selector, this bounds the damage if not)."""
+    docs/gitops.md tells GitOps users to ignore the selector, this bounds the damage if not)."""
     operator = adopted(world, start_operator)
     team_service = yaml.safe_dump(chat_service())
     gated = world.service_selector()

@@ -1,5 +1,5 @@
 """The chart's alert rules, loaded by a real Prometheus that scrapes a real
-operator: a blocked rollout and a rollback page as the README promises.
+operator: a blocked rollout and a rollback page as docs/operations.md promises.
 
 The rules file is the chart's own PrometheusRule, rendered by `helm template`
 with `prometheusRule.thresholds.blockedFor=2s` (the chart's knob for tests and
