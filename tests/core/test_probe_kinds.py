@@ -17,7 +17,7 @@ from deploymentgate.probe_kinds import by_name, descriptor, kinds
 from deploymentgate.probes.registry import runner
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-RECIPE = Path(__file__).resolve().parents[1] / "operator"
+RECIPE = Path(__file__).resolve().parents[1] / "e2e"
 
 
 def spec(**probes: object) -> GateSpec:
