@@ -194,6 +194,9 @@ class Router(StrEnum):
     GATEWAY_API = "gatewayAPI"
 
 
+DEFAULT_ROUTER = Router.REPLICAS  # what a gate naming no router gets
+
+
 MAX_ROUTES = 16
 
 
@@ -220,7 +223,7 @@ class Traffic(Model):
         }
     )
 
-    router: Router = Router.REPLICAS
+    router: Router = DEFAULT_ROUTER
     """How traffic moves: replicas (ready-replica ratio, no mesh) or gatewayAPI (HTTPRoute)."""
     steps: list[int] = Field(
         default_factory=lambda: [10, 50, 100],
