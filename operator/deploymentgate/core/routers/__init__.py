@@ -11,7 +11,7 @@ from __future__ import annotations
 from deploymentgate.core.routers.base import Fleet, HandBack, Layout, TrafficRouter
 from deploymentgate.core.routers.gateway import GatewayRouter
 from deploymentgate.core.routers.replicas import ReplicasRouter
-from deploymentgate.models import GateSpec
+from deploymentgate.models import GateSpec, Traffic
 
 _ROUTERS: dict[str, TrafficRouter] = {}
 
@@ -32,7 +32,23 @@ register(GatewayRouter())
 
 def router_for(spec: GateSpec) -> TrafficRouter | None:
     """The router `spec.traffic.router` names, or None when this version has none."""
-    return _ROUTERS.get(str(spec.traffic.router))
+    return _ROUTERS.get(spec.traffic.router)
+
+
+def kinds() -> list[str]:
+    """The registered kinds, in registration order (the CRD's enum)."""
+    return list(_ROUTERS)
+
+
+def crd_rules() -> list[dict[str, str]]:
+    """Every registered router's CEL rules on `spec.traffic`."""
+    return [dict(rule) for router in _ROUTERS.values() for rule in router.crd_rules]
+
+
+def spec_problem(traffic: Traffic) -> str | None:
+    """What the named router misses in `spec.traffic` (None: nothing, or no such router)."""
+    router = _ROUTERS.get(traffic.router)
+    return router.spec_problem(traffic) if router is not None else None
 
 
 def routers() -> tuple[TrafficRouter, ...]:
@@ -45,8 +61,11 @@ __all__ = [
     "HandBack",
     "Layout",
     "TrafficRouter",
+    "crd_rules",
+    "kinds",
     "register",
     "router_for",
     "routers",
+    "spec_problem",
     "unregister",
 ]

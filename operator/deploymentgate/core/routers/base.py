@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from deploymentgate.core.actions import Action
-from deploymentgate.models import GateStatus
+from deploymentgate.models import GateStatus, Traffic
 from deploymentgate.observations import WorkloadState
 
 ABSENT = WorkloadState(exists=False)
@@ -143,6 +143,12 @@ class TrafficRouter(Protocol):
 
     kind: str
     """The value of `spec.traffic.router` that selects it."""
+    crd_rules: tuple[Mapping[str, str], ...]
+    """CEL rules (`rule`, `message`) it adds to the CRD's `spec.traffic`."""
+
+    def spec_problem(self, traffic: Traffic) -> str | None:
+        """What it needs of the rest of `spec.traffic` and misses (None: nothing)."""
+        ...
 
     def step(self, fleet: Fleet, weight: int, previous: int, *, shifted: bool) -> Layout:
         """`weight` percent to the canary, coming from `previous` percent.
@@ -200,6 +206,11 @@ class TrafficRouter(Protocol):
 class PodRouter:
     """Defaults for a router with no traffic objects of its own (pods alone
     split the traffic): nothing to write, give back or show."""
+
+    crd_rules: tuple[Mapping[str, str], ...] = ()
+
+    def spec_problem(self, traffic: Traffic) -> str | None:
+        return None
 
     def actions(self, fleet: Fleet, layout: Layout) -> list[Action]:
         return []

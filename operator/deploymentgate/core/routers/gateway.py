@@ -28,9 +28,10 @@ from typing import Any
 
 from deploymentgate.core.actions import Action, RouterAction
 from deploymentgate.core.routers.base import Fleet, HandBack, Layout
-from deploymentgate.models import GateStatus, RouteWeights
+from deploymentgate.models import GateStatus, RouteWeights, Traffic
 
 KIND = "gatewayAPI"
+NEEDS_ROUTE = f"router {KIND} needs httpRoute, httpRoutes or httpRouteSelector"
 ALL_STABLE = (100, 0)
 
 
@@ -143,6 +144,22 @@ class GatewayRouter:
     """`TrafficRouter` by the weights of the gate's two Services in HTTPRoutes."""
 
     kind = KIND
+    crd_rules: tuple[Mapping[str, str], ...] = (
+        {
+            "rule": f"!has(self.router) || self.router != '{KIND}'"
+            " || has(self.httpRoute)"
+            " || (has(self.httpRoutes) && size(self.httpRoutes) > 0)"
+            " || (has(self.httpRouteSelector) && size(self.httpRouteSelector) > 0)",
+            "message": NEEDS_ROUTE,
+        },
+    )
+
+    def spec_problem(self, traffic: Traffic) -> str | None:
+        if traffic.router != KIND:
+            return None
+        if traffic.http_route or traffic.http_routes or traffic.http_route_selector:
+            return None
+        return NEEDS_ROUTE
 
     def step(self, fleet: Fleet, weight: int, previous: int, *, shifted: bool) -> Layout:
         n, stable, canary = fleet.total, fleet.stable, fleet.canary
