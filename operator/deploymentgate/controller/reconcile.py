@@ -196,9 +196,10 @@ class GateReconciler:
     async def _router_reads(self, me: GateIdentity) -> object:
         """What the gate's router adapter reads live on every pass (None: nothing)."""
         adapter = adapter_for(me.router)
-        reads = await adapter.read(self.api, me) if adapter is not None else None
-        self.reads_unwatched = reads is not None
-        return reads
+        self.reads_unwatched = adapter is not None and me.traffic is not None
+        if adapter is None or me.traffic is None:
+            return None
+        return await adapter.read(self.api, me)
 
     async def _smoke_outcomes(self, me: GateIdentity, world: World) -> dict[str, SmokeJobState]:
         """The gate's smoke Jobs by revision; a finished one with its pod's exit

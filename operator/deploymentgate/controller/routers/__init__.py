@@ -38,11 +38,13 @@ class RouterAdapter(Protocol):
         self, traffic: Mapping[str, Any], *, namespace: str, service: str | None
     ) -> object:
         """What the gate's raw `spec.traffic` says this router acts on (kept in
-        `GateIdentity.traffic`; None when it can act on nothing)."""
+        `GateIdentity.traffic`); None when it can act on nothing: then nothing
+        is read for it on a pass and the gate is woken by watches alone."""
         ...
 
     async def read(self, api: KubeApi, me: GateIdentity) -> object:
-        """Live reads of this pass, of objects no watch reports (None: none)."""
+        """Live reads of this pass, of objects no watch reports (asked only when
+        `identity` gave something)."""
         ...
 
     def observe(self, me: GateIdentity, world: World, reads: object) -> object:
