@@ -193,9 +193,42 @@ class TargetRef(Model):
     """Name of the Deployment (same namespace) whose new revisions the gate verifies."""
 
 
-class Router(StrEnum):
-    REPLICAS = "replicas"
-    GATEWAY_API = "gatewayAPI"
+DEFAULT_ROUTER = "replicas"  # what a gate naming no router gets
+
+
+def router_kinds() -> list[str]:
+    """The kinds `spec.traffic.router` accepts: those the routers' registry
+    (deploymentgate.core.routers) serves, in registration order; the CRD's enum
+    is generated from it, so registering a router is all it takes."""
+    # Imported when asked, not above: the registry's routers import these models.
+    from deploymentgate.core.routers import kinds
+
+    return kinds()
+
+
+def _registered_router(kind: str) -> str:
+    known = [f"'{k}'" for k in router_kinds()]
+    if kind not in router_kinds():
+        either = " or ".join([", ".join(known[:-1]), known[-1]] if len(known) > 1 else known)
+        raise ValueError(f"Input should be {either}")
+    return kind
+
+
+def _router_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = router_kinds()
+
+
+RouterKind = Annotated[
+    str, AfterValidator(_registered_router), Field(json_schema_extra=_router_enum)
+]
+
+
+def _router_rules(schema: dict[str, Any], _model: type[Any]) -> None:
+    """The CEL rules each router adds to `spec.traffic` (e.g. what it needs named)."""
+    from deploymentgate.core.routers import crd_rules
+
+    if rules := crd_rules():
+        schema["x-kubernetes-validations"] = rules
 
 
 MAX_ROUTES = 16
@@ -210,21 +243,9 @@ STEPS_ASCENDING_RULE = "self.isSorted() && self.all(x, self.exists_one(y, y == x
 
 
 class Traffic(Model):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.router) || self.router != 'gatewayAPI'"
-                    " || has(self.httpRoute)"
-                    " || (has(self.httpRoutes) && size(self.httpRoutes) > 0)"
-                    " || (has(self.httpRouteSelector) && size(self.httpRouteSelector) > 0)",
-                    "message": "router gatewayAPI needs httpRoute, httpRoutes or httpRouteSelector",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=_router_rules)
 
-    router: Router = Router.REPLICAS
+    router: RouterKind = DEFAULT_ROUTER
     """How traffic moves: replicas (ready-replica ratio, no mesh) or gatewayAPI (HTTPRoute)."""
     steps: list[int] = Field(
         default_factory=lambda: [10, 50, 100],
@@ -270,11 +291,12 @@ class Traffic(Model):
         return steps
 
     @model_validator(mode="after")
-    def _gateway_needs_route(self) -> Traffic:
-        if self.router is Router.GATEWAY_API and not (
-            self.http_route or self.http_routes or self.http_route_selector
-        ):
-            raise ValueError("router gatewayAPI needs httpRoute, httpRoutes or httpRouteSelector")
+    def _router_needs(self) -> Traffic:
+        """What the named router needs of the rest of `traffic` (e.g. a route)."""
+        from deploymentgate.core.routers import spec_problem
+
+        if problem := spec_problem(self):
+            raise ValueError(problem)
         return self
 
 

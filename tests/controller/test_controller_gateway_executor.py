@@ -12,7 +12,12 @@ import pytest
 from deploymentgate.controller.executor import Executor
 from deploymentgate.controller.workloads import ServiceInfo
 from deploymentgate.controller.world import World
-from deploymentgate.core import EnsureBackends, RemoveBackends, RestoreRoutes, SetRouteWeights
+from deploymentgate.core.routers.gateway import (
+    EnsureBackends,
+    RemoveBackends,
+    RestoreRoutes,
+    SetRouteWeights,
+)
 from deploymentgate.k8s.api import Conflict, KubeApi, NotOwned
 from deploymentgate.k8s.builders import REVISION_LABEL
 
@@ -44,11 +49,23 @@ class FakeApi:
         self.lists = 0
         self.calls: list[tuple[str, Any]] = []
 
-    async def list_httproutes(self, namespace: str) -> list[dict[str, Any]]:
+    async def list_custom_objects(
+        self, group: str, version: str, namespace: str, plural: str
+    ) -> list[dict[str, Any]]:
+        assert (group, plural) == ("gateway.networking.k8s.io", "httproutes")
         self.lists += 1
         return [copy.deepcopy(r) for r in self.routes.values()]
 
-    async def patch_httproute(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+    async def patch_custom_object(
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        ops: list[dict[str, Any]],
+    ) -> None:
+        assert (group, plural) == ("gateway.networking.k8s.io", "httproutes")
         route = self.routes[name]
         if self.race:
             self.race -= 1

@@ -14,8 +14,9 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from deploymentgate.controller.observe import gateway_state, identity
+from deploymentgate.controller.observe import identity
 from deploymentgate.controller.pods import PodInfo
+from deploymentgate.controller.routers.gateway import gateway_state
 from deploymentgate.controller.workloads import ServiceInfo
 from deploymentgate.controller.world import World
 from deploymentgate.k8s.builders import GATE_LABEL, REVISION_LABEL, ROLE_LABEL

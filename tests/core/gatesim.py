@@ -15,7 +15,6 @@ from typing import Any
 
 from deploymentgate.core import (
     Decision,
-    EnsureBackends,
     EnsureServing,
     EnsureSmokeJob,
     EnsureVerification,
@@ -23,29 +22,27 @@ from deploymentgate.core import (
     Observations,
     ProbeRun,
     RecordEvent,
-    RemoveBackends,
     RemoveServing,
     RemoveSmokeJob,
     RemoveVerification,
-    RestoreRoutes,
     RevertTarget,
-    RouteState,
     ScaleServing,
     ScaleTarget,
     ServiceState,
-    SetRouteWeights,
     StartProbes,
     StopProbes,
     decide,
 )
-from deploymentgate.core.inputs import (
-    ABSENT,
-    Conflict,
-    GatewayState,
-    Holder,
-    ObservedSignOff,
-)
+from deploymentgate.core.inputs import ABSENT, Conflict, Holder, ObservedSignOff
 from deploymentgate.core.policy_state import PolicyState
+from deploymentgate.core.routers.gateway import (
+    EnsureBackends,
+    GatewayState,
+    RemoveBackends,
+    RestoreRoutes,
+    RouteState,
+    SetRouteWeights,
+)
 from deploymentgate.k8s.revision import template_revision
 from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_spec, parse_status
 from deploymentgate.observations import (
@@ -247,7 +244,7 @@ class Sim:
             sign_off_policy=self.sign_off_policy,
             created=self.created,
             required_gates=self.required_gates,
-            gateway=self._gateway_seen(),
+            router_state=self._gateway_seen(),
             commands=dict(self.commands),
             smoke_jobs=dict(self.smoke_jobs),
             verification_url=(self.pod_url or None) if self.verification.ready > 0 else None,

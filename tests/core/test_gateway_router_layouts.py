@@ -8,17 +8,20 @@ import pytest
 from gatesim import T0, Sim, adopted, deployment, gate_spec, minutes, passing, rev
 
 from deploymentgate.core import (
-    EnsureBackends,
-    RemoveBackends,
     RemoveServing,
+    ScaleServing,
+)
+from deploymentgate.core.routers import Fleet, router_for
+from deploymentgate.core.routers.gateway import (
+    EnsureBackends,
+    GatewayRouter,
+    GatewayState,
+    RemoveBackends,
     RestoreRoutes,
     RouteState,
-    ScaleServing,
     SetRouteWeights,
+    weights_for,
 )
-from deploymentgate.core.inputs import GatewayState
-from deploymentgate.core.routers import Fleet, GatewayRouter, router_for
-from deploymentgate.core.routers.gateway import weights_for
 from deploymentgate.models import GateSpec, Phase, Traffic
 from deploymentgate.observations import WorkloadState
 
@@ -51,7 +54,7 @@ def fleet(
 ) -> Fleet:
     routes_read = read if read is not None else {}
     gateway = GatewayState(backends=backends, routes=routes_read, serving=backends)
-    return Fleet(total=4, stable=S, canary=canary, serving=serving, gateway=gateway)
+    return Fleet(total=4, stable=S, canary=canary, serving=serving, router_state=gateway)
 
 
 # ------------------------------------------------------------------ model

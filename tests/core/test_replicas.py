@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 from gatesim import gate_spec
 
-from deploymentgate.core.routers import Fleet, GatewayRouter, Layout, ReplicasRouter, router_for
-from deploymentgate.core.routers.replicas import Split, split
+from deploymentgate.core.routers import Fleet, Layout, router_for
+from deploymentgate.core.routers.gateway import GatewayRouter
+from deploymentgate.core.routers.replicas import ReplicasRouter, Split, split
 from deploymentgate.observations import WorkloadState
 
 

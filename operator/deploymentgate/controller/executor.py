@@ -11,7 +11,7 @@ deleted, whatever the action says.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from deploymentgate.controller.observe import (
@@ -20,24 +20,22 @@ from deploymentgate.controller.observe import (
     serving_deployments,
     smoke_jobs,
 )
+from deploymentgate.controller.routers import adapter_of_action
 from deploymentgate.controller.workloads import DeploymentInfo
 from deploymentgate.controller.world import World
 from deploymentgate.core import (
     Action,
-    EnsureBackends,
     EnsureServing,
     EnsureSmokeJob,
     EnsureVerification,
     GateService,
-    RemoveBackends,
     RemoveServing,
     RemoveSmokeJob,
     RemoveVerification,
-    RestoreRoutes,
     RevertTarget,
+    RouterAction,
     ScaleServing,
     ScaleTarget,
-    SetRouteWeights,
 )
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound, NotOwned
 from deploymentgate.k8s.builders import (
@@ -49,17 +47,6 @@ from deploymentgate.k8s.builders import (
     serving_selector,
     verify_name,
 )
-from deploymentgate.k8s.routes import (
-    Backends,
-    backend_selector,
-    build_backend_service,
-    restore_patch,
-    selected,
-    weighted_patch,
-)
-
-# A route written by someone else between our read and our write is read again.
-ROUTE_WRITE_ATTEMPTS = 3
 
 
 class Executor:
@@ -120,64 +107,11 @@ class Executor:
                         await self.api.delete_owned_job(me.namespace, job.name, uid=job.uid)
             case RevertTarget(template=template):
                 await self.api.set_deployment_template(me.namespace, target, dict(template))
-            case EnsureBackends(stable=stable, canary=canary):
-                await self._backends(me, gate, world, (stable, canary))
-            case RemoveBackends():
-                backends = _gateway(me)
-                for name in (backends.stable, backends.canary):
-                    svc = world.service(me.namespace, name)
-                    if svc is not None and svc.owned_by(me.uid):
-                        with contextlib.suppress(NotFound):
-                            await self.api.delete_owned_service(me.namespace, name, uid=svc.uid)
-            case SetRouteWeights(stable=stable, canary=canary):
-                backends = _gateway(me)
-                await self._edit_routes(me, lambda r: weighted_patch(r, backends, (stable, canary)))
-            case RestoreRoutes():
-                backends = _gateway(me)
-                await self._edit_routes(me, lambda r: restore_patch(r, backends))
+            case RouterAction():
+                adapter = adapter_of_action(action)
+                await adapter.apply(self.api, action, me=me, gate=gate, world=world)
             case _:
                 raise TypeError(f"not a workload action: {action!r}")
-
-    async def _backends(
-        self, me: GateIdentity, gate: Mapping[str, Any], world: World, revisions: tuple[str, str]
-    ) -> None:
-        """Create the gate's two Services when absent, else point them at `revisions`."""
-        backends = _gateway(me)
-        team: dict[str, Any] | None = None
-        for name, revision in zip((backends.stable, backends.canary), revisions, strict=True):
-            info = world.service(me.namespace, name)
-            if info is None:
-                if team is None:
-                    team = await self.api.read_service(me.namespace, backends.service)
-                await self.api.create_service(build_backend_service(gate, team, name, revision))
-                continue
-            if not info.owned_by(me.uid):
-                raise NotOwned(f"Service {name} exists and is not owned by gate {me.name}")
-            wanted = backend_selector(me.name, revision)
-            if dict(info.selector) != wanted:
-                await self.api.set_owned_service_selector(
-                    me.namespace, name, wanted, uid=info.uid, gate_uid=me.uid
-                )
-
-    async def _edit_routes(
-        self, me: GateIdentity, edit: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
-    ) -> None:
-        """Patch each managed route as `edit` says, read afresh; a route changed between
-        the read and the write (its resourceVersion test fails) is read again."""
-        for attempt in range(ROUTE_WRITE_ATTEMPTS):
-            routes = await self.api.list_httproutes(me.namespace)
-            try:
-                for route in routes:
-                    if not selected(route, me.routes, me.route_labels):
-                        continue
-                    ops = edit(route)
-                    if ops:
-                        name = route["metadata"]["name"]
-                        await self.api.patch_httproute(me.namespace, name, ops)
-                return
-            except Conflict:
-                if attempt == ROUTE_WRITE_ATTEMPTS - 1:
-                    raise
 
     async def _ensure(self, me: GateIdentity, world: World, body: dict[str, Any]) -> None:
         """Create when absent; converge only an object this gate controls."""
@@ -221,13 +155,6 @@ def _serving(me: GateIdentity, world: World, revision: str) -> DeploymentInfo | 
 def _check_owned(me: GateIdentity, info: DeploymentInfo) -> None:
     if not info.owned_by(me.uid):
         raise NotOwned(f"Deployment {info.name} exists and is not owned by gate {me.name}")
-
-
-def _gateway(me: GateIdentity) -> Backends:
-    backends = me.backends()
-    if backends is None:
-        raise LookupError("spec.traffic.router is not gatewayAPI, or spec.service is not set")
-    return backends
 
 
 def _require(value: str | None, field: str) -> str:

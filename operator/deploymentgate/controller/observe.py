@@ -16,29 +16,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploymentgate.controller.jobs import JobInfo
-from deploymentgate.controller.pods import PodInfo
+from deploymentgate.controller.routers import adapter_for
 from deploymentgate.controller.workloads import DeploymentInfo, GateRef
 from deploymentgate.controller.world import World
 from deploymentgate.core.inputs import (
     ABSENT,
-    NO_GATEWAY,
     NO_SERVICE,
     Conflict,
     ConflictCause,
-    GatewayState,
     Holder,
     Observations,
     ServiceState,
 )
 from deploymentgate.k8s.builders import (
-    REVISION_LABEL,
     SERVING_LABEL,
     gate_label_value,
     serving_name,
     smoke_name,
     verify_name,
 )
-from deploymentgate.k8s.routes import Backends, read_route, selected
 from deploymentgate.models import GateStatus
 from deploymentgate.observations import WorkloadState
 
@@ -52,19 +48,12 @@ class GateIdentity:
     uid: str
     target: str | None
     service: str | None
-    gateway: bool = False  # router gatewayAPI
-    routes: tuple[str, ...] = ()  # HTTPRoutes named outright
-    route_labels: Mapping[str, str] | None = None  # httpRouteSelector
+    router: str | None = None  # spec.traffic.router as written
+    traffic: object = None  # what that router's adapter acts on (see controller.routers)
 
     @property
     def label(self) -> str:
         return gate_label_value(self.name)
-
-    def backends(self) -> Backends | None:
-        """The gate's stable/canary Services and the team's, for router gatewayAPI."""
-        if not self.gateway or self.service is None:
-            return None
-        return Backends.of(self.namespace, self.service)
 
 
 def identity(gate: Mapping[str, Any]) -> GateIdentity:
@@ -75,68 +64,22 @@ def identity(gate: Mapping[str, Any]) -> GateIdentity:
     service = spec.get("service") if isinstance(spec, Mapping) else None
     traffic = spec.get("traffic") if isinstance(spec, Mapping) else None
     traffic = traffic if isinstance(traffic, Mapping) else {}
-    named = [traffic.get("httpRoute")] + [
-        r.get("name") for r in traffic.get("httpRoutes") or [] if isinstance(r, Mapping)
-    ]
-    labels = traffic.get("httpRouteSelector")
+    router = traffic.get("router")
+    router = router if isinstance(router, str) else None
+    namespace = str(meta.get("namespace") or "")
+    service = service if isinstance(service, str) and service else None
+    adapter = adapter_for(router)
     return GateIdentity(
-        namespace=str(meta.get("namespace") or ""),
+        namespace=namespace,
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
         target=target if isinstance(target, str) and target else None,
-        service=service if isinstance(service, str) and service else None,
-        gateway=traffic.get("router") == "gatewayAPI",
-        routes=tuple(dict.fromkeys(n for n in named if isinstance(n, str) and n)),
-        route_labels=dict(labels) if isinstance(labels, Mapping) and labels else None,
+        service=service,
+        router=router,
+        traffic=(
+            adapter.identity(traffic, namespace=namespace, service=service) if adapter else None
+        ),
     )
-
-
-def gateway_state(
-    gate: GateIdentity,
-    world: World,
-    routes: Iterable[Mapping[str, Any]],
-    slices: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
-) -> GatewayState:
-    """The gate's two Services (owned ones only), the revision their endpoints
-    serve, and the routes it manages, read back."""
-    backends = gate.backends()
-    if backends is None:
-        return NO_GATEWAY
-    pods = {p.name: p for p in world.pods_of(gate.namespace, gate.label)}
-    selects: list[str | None] = []
-    serves: list[str | None] = []
-    for name in (backends.stable, backends.canary):
-        info = world.service(gate.namespace, name)
-        owned = info is not None and info.owned_by(gate.uid)
-        selects.append(info.selector.get(REVISION_LABEL) if info is not None and owned else None)
-        serves.append(_served_revision((slices or {}).get(name, ()), pods) if owned else None)
-    found = {
-        str((r.get("metadata") or {}).get("name")): r
-        for r in routes
-        if selected(r, gate.routes, gate.route_labels)
-    }
-    states = {name: read_route(found.get(name), backends) for name in gate.routes}
-    for name, route in found.items():
-        states.setdefault(name, read_route(route, backends))
-    return GatewayState(
-        backends=(selects[0], selects[1]), routes=states, serving=(serves[0], serves[1])
-    )
-
-
-def _served_revision(
-    slices: Iterable[Mapping[str, Any]], pods: Mapping[str, PodInfo]
-) -> str | None:
-    """The one revision of the gate's pods behind a Service's ready endpoints, or None."""
-    revisions: set[str | None] = set()
-    for item in slices:
-        for endpoint in item.get("endpoints") or []:
-            if not (endpoint.get("conditions") or {}).get("ready"):
-                continue
-            pod = pods.get(str((endpoint.get("targetRef") or {}).get("name") or ""))
-            revisions.add(pod.labels.get(REVISION_LABEL) if pod is not None else None)
-    if len(revisions) != 1:
-        return None
-    return revisions.pop()
 
 
 def serving_deployments(
@@ -189,11 +132,9 @@ def conflicts(
         info = world.deployment(gate.namespace, name)
         if info is not None and not info.owned_by(gate.uid):
             out.append(not_owned(gate, "Deployment", name, info.owner_uid))
-    backends = gate.backends()
-    for name in (backends.stable, backends.canary) if backends else ():
-        service = world.service(gate.namespace, name)
-        if service is not None and not service.owned_by(gate.uid):
-            out.append(not_owned(gate, "Service", name, service.owner_uid))
+    adapter = adapter_for(gate.router)
+    if adapter is not None:
+        out += adapter.conflicts(gate, world)
     return tuple(out)
 
 
@@ -237,6 +178,12 @@ def smoke_jobs(gate: GateIdentity, world: World) -> dict[str, JobInfo]:
     return out
 
 
+def router_state(gate: GateIdentity, world: World, reads: object = None) -> object:
+    """What the gate's router adapter makes of the cluster (None: it has none)."""
+    adapter = adapter_for(gate.router)
+    return adapter.observe(gate, world, reads) if adapter is not None else None
+
+
 def _state(info: DeploymentInfo | None) -> WorkloadState:
     return info.state if info is not None else ABSENT
 
@@ -245,12 +192,10 @@ def observe(
     gate: GateIdentity,
     world: World,
     status: GateStatus,
-    routes: Iterable[Mapping[str, Any]] = (),
-    slices: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
+    router_reads: object = None,
 ) -> Observations:
     """The workload part of a pass's Observations (the reconciler adds the rest);
-    `routes`: the namespace's HTTPRoutes, `slices`: the EndpointSlices of the
-    gate's two Services by Service name, both read live (router gatewayAPI)."""
+    `router_reads`: what the router's adapter read live this pass (its `read`)."""
     target = world.deployment(gate.namespace, gate.target) if gate.target else None
     verification, serving = serving_deployments(gate, world)
     target_state = _state(target)
@@ -267,6 +212,6 @@ def observe(
         service=service_state(gate, world),
         conflicts=conflicts(gate, world, revisions),
         held_by=held_by(gate, world),
-        gateway=gateway_state(gate, world, routes, slices),
+        router_state=router_state(gate, world, router_reads),
         smoke_jobs={rev: job.state for rev, job in smoke_jobs(gate, world).items()},
     )

@@ -30,6 +30,7 @@ from deploymentgate.controller.observe import (
 )
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.probing import GateProber
+from deploymentgate.controller.routers import adapter_for
 from deploymentgate.controller.signoffs import PolicyReader
 from deploymentgate.controller.transition_log import TransitionLog
 from deploymentgate.controller.workloads import summarize_deployment, summarize_service
@@ -101,8 +102,8 @@ class GateReconciler:
         # More than the last one: on a busy operator the echo of a write can
         # arrive after the next write, and was a pass for nothing.
         self._written: collections.deque[str] = collections.deque(maxlen=ECHOES_KEPT)
-        # True when the last pass read state that no watch reports (router
-        # gatewayAPI: HTTPRoutes and EndpointSlices are read live).
+        # True when the last pass read state that no watch reports (its router's
+        # adapter read objects live, e.g. routes and endpoints).
         self.reads_unwatched = False
         # True when the last pass wrote the status: the next pass may act on it.
         self.wrote_status = False
@@ -128,9 +129,9 @@ class GateReconciler:
         signed = (tuple(sign_offs), await self._policy_state())
         self.wrote_status = False
         for attempt in range(3):
-            routes, slices = await self._gateway_reads(identity(gate))
+            reads = await self._router_reads(identity(gate))
             smoke = await self._smoke_outcomes(identity(gate), world)
-            decision, probes = self._decide(gate, world, deleting, signed, routes, slices, smoke)
+            decision, probes = self._decide(gate, world, deleting, signed, reads, smoke)
             stored = gate.get("status") or {}
             patch = _with_unstored(
                 status_patch(parse_status_safe(stored), decision.status), stored, decision
@@ -193,22 +194,13 @@ class GateReconciler:
             return PolicyState(False, "this operator does not read the admission policy")
         return await self.policy.state()
 
-    async def _gateway_reads(
-        self, me: GateIdentity
-    ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-        """router gatewayAPI: the namespace's HTTPRoutes and the EndpointSlices of the
-        gate's two Services, read live on every pass (weights and endpoints are read
-        back from them; no watch, so no Gateway API CRD is needed otherwise)."""
-        backends = me.backends()
-        self.reads_unwatched = backends is not None
-        if backends is None:
-            return [], {}
-        routes = await self.api.list_httproutes(me.namespace)
-        slices = {
-            name: await self.api.list_endpointslices(me.namespace, name)
-            for name in (backends.stable, backends.canary)
-        }
-        return routes, slices
+    async def _router_reads(self, me: GateIdentity) -> object:
+        """What the gate's router adapter reads live on every pass (None: nothing)."""
+        adapter = adapter_for(me.router)
+        self.reads_unwatched = adapter is not None and me.traffic is not None
+        if adapter is None or me.traffic is None:
+            return None
+        return await adapter.read(self.api, me)
 
     async def _smoke_outcomes(self, me: GateIdentity, world: World) -> dict[str, SmokeJobState]:
         """The gate's smoke Jobs by revision; a finished one with its pod's exit
@@ -233,8 +225,7 @@ class GateReconciler:
         world: World,
         deleting: bool,
         signed: tuple[tuple[ObservedSignOff, ...], PolicyState],
-        routes: list[dict[str, Any]] | None = None,
-        slices: dict[str, list[dict[str, Any]]] | None = None,
+        router_reads: object = None,
         smoke: dict[str, SmokeJobState] | None = None,
     ) -> tuple[Decision, tuple[Any, ...]]:
         spec, error = spec_error(gate.get("spec"))
@@ -243,7 +234,7 @@ class GateReconciler:
         me = identity(gate)
         self._interest = _interest_of(me, status, spec)
         probes = tuple(self.prober.drain())
-        observed = observe(me, world, status, routes or (), slices)
+        observed = observe(me, world, status, router_reads)
         obs = replace(
             observed,
             smoke_jobs=observed.smoke_jobs if smoke is None else smoke,
@@ -366,10 +357,9 @@ def _interest_of(
                 keys.add(("deployment", me.namespace, serving_name(me.target, revision)))
     if me.service:
         keys.add(("service", me.namespace, me.service))
-    backends = me.backends()
-    if backends is not None:
-        keys.add(("service", me.namespace, backends.stable))
-        keys.add(("service", me.namespace, backends.canary))
+    adapter = adapter_for(me.router)
+    if adapter is not None:
+        keys |= adapter.interest(me)
     return frozenset(keys)
 
 

@@ -66,33 +66,13 @@ class GateService:
 
 
 @dataclass(frozen=True)
-class EnsureBackends:
-    """router gatewayAPI: the gate's Services `<service>-stable` and `<service>-canary`
-    exist (same ports as the team's Service) and select only the serving pods of
-    `stable` and `canary` respectively."""
+class RouterAction:
+    """A write of a traffic router's own objects (e.g. route weights).
 
-    stable: str
-    canary: str
-
-
-@dataclass(frozen=True)
-class RemoveBackends:
-    """router gatewayAPI: delete the gate's two Services (only once no route names them)."""
-
-
-@dataclass(frozen=True)
-class SetRouteWeights:
-    """router gatewayAPI: in every rule of every managed HTTPRoute that names the team's
-    Service (or the gate's two Services), route to the gate's stable and canary
-    Services with these weights (percent); nothing else of the route changes."""
-
-    stable: int
-    canary: int
-
-
-@dataclass(frozen=True)
-class RestoreRoutes:
-    """router gatewayAPI: give each managed HTTPRoute back exactly as the team wrote it."""
+    Each router defines its actions in its own module (core/routers) as
+    subclasses; the executor hands them to that router's cluster adapter,
+    found through the adapters' registry by the action's type.
+    """
 
 
 @dataclass(frozen=True)
@@ -208,10 +188,7 @@ WorkloadAction = (
     | EnsureVerification
     | RemoveVerification
     | RevertTarget
-    | EnsureBackends
-    | RemoveBackends
-    | SetRouteWeights
-    | RestoreRoutes
+    | RouterAction
     | EnsureSmokeJob
     | RemoveSmokeJob
 )

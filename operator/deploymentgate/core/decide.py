@@ -27,10 +27,11 @@ from deploymentgate.core.conditions import derive
 from deploymentgate.core.deletion import hand_back
 from deploymentgate.core.inputs import Observations
 from deploymentgate.core.plan import plan, route_actions, serving_actions
+from deploymentgate.core.routers import routers
 from deploymentgate.core.run import Run
 from deploymentgate.core.signoff import sign_offs_status
 from deploymentgate.core.smoke import remove_all as remove_smoke_jobs
-from deploymentgate.models import GateSpec, GateStatus, Phase, RouteWeights
+from deploymentgate.models import GateSpec, GateStatus, Phase
 
 
 @dataclass(frozen=True)
@@ -170,23 +171,12 @@ def _target_missing_actions(run: Run) -> list[Action]:
     return actions
 
 
-def _routes(run: Run) -> list[RouteWeights]:
-    """The weights read back from each managed HTTPRoute, for the status."""
-    out = []
-    for name, route in sorted(run.obs.gateway.routes.items()):
-        stable, canary = route.weights if route.weights is not None else (None, None)
-        out.append(
-            RouteWeights(name=name, stable_weight=stable, canary_weight=canary,
-                         message=route.problem)
-        )  # fmt: skip
-    return out
-
-
 def _finish(run: Run, actions: list[Action], *, deletion_complete: bool = False) -> Decision:
     if run.spec is not None:
         run.set(sign_offs=sign_offs_status(run))
-    if run.obs.gateway.routes or run.status.routes:
-        run.set(routes=_routes(run))
+    for router in routers():  # each fills (or clears) its own status fields
+        if fields := router.status_fields(run.obs.router_state, run.status):
+            run.set(**fields)
     run.set(conditions=derive(run.status, run.now))
     return Decision(
         status=run.status,

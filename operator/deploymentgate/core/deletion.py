@@ -23,14 +23,13 @@ from deploymentgate.core.actions import (
     Action,
     GateService,
     Reason,
-    RemoveBackends,
     RemoveServing,
     RemoveVerification,
-    RestoreRoutes,
     RevertTarget,
     ScaleTarget,
     StopProbes,
 )
+from deploymentgate.core.routers import routers
 from deploymentgate.core.run import Run, ready_of, rolled_out
 from deploymentgate.core.smoke import remove_all as remove_smoke_jobs
 from deploymentgate.core.templates import user_template
@@ -51,15 +50,17 @@ def hand_back(run: Run) -> tuple[list[Action], bool]:
     if vf.exists:
         actions.append(RemoveVerification())
     actions += remove_smoke_jobs(run)  # owned: the GC would take them too, once the gate is gone
-    gateway = obs.gateway
-    if any(r.managed for r in gateway.routes.values()):
-        # First of all the HTTPRoutes go back to the team's Service as written
-        # (it is gated: it selects the gate's serving pods, which stay meanwhile).
-        actions.append(RestoreRoutes())
-        run.say("gate deleted: giving each HTTPRoute back as written")
-        return actions, False
-    backends = any(b is not None for b in gateway.backends)
-    if st.stable_revision is None and not owned and not service.gated and not backends:
+    for router in routers():
+        # First of all the router gives its traffic objects back (e.g. HTTPRoutes
+        # to the team's Service as written; the Service is gated meanwhile and
+        # selects the gate's serving pods, which stay).
+        first = router.hand_back(obs.router_state)
+        if first is not None:
+            actions += first.actions
+            run.say(first.message)
+            return actions, False
+    held = [r for r in routers() if r.holds(obs.router_state)]
+    if st.stable_revision is None and not owned and not service.gated and not held:
         run.say("gate deleted; it never adopted anything")
         return actions, not vf.exists
     n = st.replicas if st.replicas is not None else t.replicas
@@ -82,9 +83,9 @@ def hand_back(run: Run) -> tuple[list[Action], bool]:
         actions.append(GateService(False))
         run.say("gate deleted: giving the Service its own selector back")
         return actions, False
-    if owned or backends:
-        if backends:
-            actions.append(RemoveBackends())
+    if owned or held:
+        for router in held:
+            actions += router.release(obs.router_state)
         actions += [RemoveServing(r) for r in owned]
         run.say("gate deleted: the Service selects the team's pods again; removing serving pods")
         return actions, False

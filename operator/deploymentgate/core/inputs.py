@@ -52,56 +52,6 @@ NO_SERVICE = ServiceState(exists=False)
 
 
 @dataclass(frozen=True)
-class RouteState:
-    """One HTTPRoute the gate manages (router gatewayAPI), as read back from it.
-
-    weights   (stable, canary) percent over every rule the gate manages in it, when
-              every such rule routes to the gate's two Services with that split
-              and no rule still names the team's Service directly; else None
-    managed   some rule of it routes to the gate's Services (hand-back restores it)
-    problem   why it cannot be managed ("not found", "no rule routes to Service chat")
-    """
-
-    exists: bool = True
-    weights: tuple[int, int] | None = None
-    managed: bool = False
-    problem: str = ""
-
-
-@dataclass(frozen=True)
-class GatewayState:
-    """The gate's Gateway API traffic objects (router gatewayAPI).
-
-    backends  the revision the gate's owned `<service>-stable` and `<service>-canary`
-              Services select (None for one that does not exist)
-    serving   the revision whose ready pods each of those Services' endpoints
-              hold, all of them (None while they hold none, or pods of another
-              revision too): a weight is only ever given to a Service that serves
-    routes    each HTTPRoute the spec names or selects, by name
-    """
-
-    backends: tuple[str | None, str | None] = (None, None)
-    routes: Mapping[str, RouteState] = field(default_factory=dict)
-    serving: tuple[str | None, str | None] = (None, None)
-
-    def weights_read(self) -> set[tuple[int, int] | None]:
-        """The distinct weights read back over all routes."""
-        return {r.weights for r in self.routes.values()}
-
-    def applied(self, weights: tuple[int, int]) -> bool:
-        """Every route that can be managed reads back `weights` (one that cannot,
-        e.g. deleted meanwhile, holds nothing up)."""
-        return all(r.weights == weights for r in self.routes.values() if not r.problem)
-
-    def reads(self, weights: tuple[int, int]) -> bool:
-        """Every route reads back `weights` (and there is at least one route)."""
-        return bool(self.routes) and self.weights_read() == {weights}
-
-
-NO_GATEWAY = GatewayState()
-
-
-@dataclass(frozen=True)
 class ObservedSignOff:
     """A GateApproval naming this gate, as admission let it in (see manifests.approval_policy)."""
 
@@ -194,8 +144,9 @@ class Observations:
     required_gates  status of each gate named in spec.requires, keyed by the
                   string written there; None when that gate does not exist
                   (or does not consent to be required).
-    gateway       router gatewayAPI: the gate's stable/canary Services and the
-                  weights read back from each HTTPRoute.
+    router_state  what the traffic router's adapter read of the router's own
+                  objects (opaque here: only that router reads it; None when
+                  its router reads nothing).
     commands      the gate's request annotations (abort, retry, promote), raw;
                   admission checked who wrote them (core.command_policy).
     smoke_jobs    the gate's own smoke-test Jobs (controller ownerReference to
@@ -220,7 +171,7 @@ class Observations:
     sign_off_policy: PolicyState = NOT_READ
     created: datetime | None = None
     required_gates: Mapping[str, GateStatus | None] = field(default_factory=dict)
-    gateway: GatewayState = NO_GATEWAY
+    router_state: object = None
     commands: Mapping[str, str] = field(default_factory=dict)
     smoke_jobs: Mapping[str, SmokeJobState] = field(default_factory=dict)
     verification_url: str | None = None

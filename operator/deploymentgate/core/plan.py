@@ -25,7 +25,6 @@ from typing import Any
 
 from deploymentgate.core.actions import (
     Action,
-    EnsureBackends,
     EnsureServing,
     EnsureVerification,
     GateService,
@@ -34,7 +33,6 @@ from deploymentgate.core.actions import (
     RevertTarget,
     ScaleServing,
     ScaleTarget,
-    SetRouteWeights,
     StartProbes,
     StopProbes,
 )
@@ -103,16 +101,9 @@ def layout_for(run: Run) -> Layout:
 
 
 def route_actions(run: Run, layout: Layout) -> list[Action]:
-    """router gatewayAPI: the gate's two Services select what the layout says, and
-    the routes carry its weights (each written only where the read-back differs)."""
-    gateway = run.obs.gateway
-    actions: list[Action] = []
-    if layout.backends is not None and gateway.backends != layout.backends:
-        actions.append(EnsureBackends(*layout.backends))
-    writable = any(not r.problem or r.managed for r in gateway.routes.values())
-    if layout.weights is not None and writable and not gateway.reads(layout.weights):
-        actions.append(SetRouteWeights(*layout.weights))
-    return actions
+    """The router's writes of its own traffic objects for `layout` (none for a
+    router whose pods alone split the traffic)."""
+    return run.router.actions(run.fleet, layout)
 
 
 def serving_actions(run: Run, layout: Layout) -> list[Action]:

@@ -61,7 +61,7 @@ class Run:
             stable=st.stable_revision,
             canary=canary,
             serving=self.obs.serving,
-            gateway=self.obs.gateway,
+            router_state=self.obs.router_state,
         )
 
     def serving_name(self, revision: str | None) -> str:

@@ -16,8 +16,8 @@ written.
 The RBAC this needs is easy to read off here: deployments list/create/patch/
 delete and deployments/scale patch, services list/patch, deploymentgates get
 and deploymentgates/status patch (plus the watches of the indexes); with
-router gatewayAPI also services create/delete (the gate's own two),
-httproutes list/patch and endpointslices list; for smoke tests jobs
+a router's adapter also what that router reads and writes (see
+deploymentgate.controller.routers and the chart's RBAC); for smoke tests jobs
 list/watch/create/delete, and pods/log get (the log tail of a finished one).
 """
 
@@ -33,7 +33,6 @@ from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 from kubernetes.aio.client.exceptions import ApiException
 
-from deploymentgate.k8s.routes import GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 
 _MERGE = "application/merge-patch+json"
@@ -349,15 +348,15 @@ class KubeApi:
         with _translated():
             await self.core.delete_namespaced_service(name, namespace, body=options)
 
-    # -- Gateway API -----------------------------------------------------------
+    # -- objects of a router's adapter (e.g. routes) ---------------------------
 
-    async def list_httproutes(self, namespace: str) -> list[dict[str, Any]]:
-        """The HTTPRoutes of a namespace, read live (the gate filters by name and labels)."""
+    async def list_custom_objects(
+        self, group: str, version: str, namespace: str, plural: str
+    ) -> list[dict[str, Any]]:
+        """The objects of a custom resource in a namespace, read live (the caller filters)."""
         with _translated():
             found = _as_dict(
-                await self.objects.list_namespaced_custom_object(
-                    GATEWAY_GROUP, GATEWAY_VERSION, namespace, HTTPROUTES
-                )
+                await self.objects.list_namespaced_custom_object(group, version, namespace, plural)
             )
         return [dict(item) for item in found.get("items") or []]
 
@@ -372,13 +371,21 @@ class KubeApi:
             )  # fmt: skip
         return [dict(item) for item in found.get("items") or []]
 
-    async def patch_httproute(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
-        """A JSON patch whose first op tests the resourceVersion read (Conflict if it moved)."""
+    async def patch_custom_object(
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        ops: list[dict[str, Any]],
+    ) -> None:
+        """A JSON patch of a custom object; its first op tests the resourceVersion
+        read (Conflict if it moved)."""
         with _translated():
             await self.objects.patch_namespaced_custom_object(
-                GATEWAY_GROUP, GATEWAY_VERSION, namespace, HTTPROUTES, name, ops,
-                _content_type=_JSON_PATCH,
-            )  # fmt: skip
+                group, version, namespace, plural, name, ops, _content_type=_JSON_PATCH
+            )
 
     # -- smoke-test Jobs ------------------------------------------------------
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deploymentgate.core.inputs import RouteState
+from deploymentgate.core.routers.gateway import RouteState
 from deploymentgate.k8s.builders import (
     GATE_LABEL,
     MANAGED_BY,

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from deploymentgate.core.routers import routers
 from deploymentgate.k8s.builders import (
     GATE_LABEL,
     REVISION_LABEL,
@@ -36,7 +37,7 @@ from deploymentgate.k8s.builders import (
     controller_uid,
     gate_label_value,
 )
-from deploymentgate.models import KIND
+from deploymentgate.models import DEFAULT_ROUTER, KIND
 from deploymentgate.plugin.get import PROBES, VERDICT, read_gates
 from deploymentgate.plugin.session import PluginError, Session, as_dict, refusal
 from deploymentgate.timestamps import read_timestamp
@@ -201,7 +202,7 @@ def _header(gate: Obj, now: datetime) -> list[str]:
         ("Target", f"deployment/{(spec.get('targetRef') or {}).get('name', '-')}"),
         ("Phase", f"{phase} (for {age(since, now)})" if since else str(phase)),
         ("Message", str(status.get("message") or "")),
-        ("Router", str(traffic.get("router") or "replicas")),
+        ("Router", str(traffic.get("router") or DEFAULT_ROUTER)),
         ("Weights", _weights(gate)),
     ]
     step = _step(gate, now)
@@ -332,21 +333,10 @@ def _sign_offs(gate: Obj, now: datetime) -> list[str]:
     return lines
 
 
-def _routes(gate: Obj) -> list[str]:
-    routes = (gate.get("status") or {}).get("routes") or []
-    if not routes:
-        return []
-    lines = ["Routes (gatewayAPI):"]
-    for r in routes:
-        stable, canary = r.get("stableWeight"), r.get("canaryWeight")
-        weights = (
-            f"stable {stable}%, canary {canary}%"
-            if stable is not None and canary is not None
-            else "not managed"
-        )
-        message = f"  {r['message']}" if r.get("message") else ""
-        lines.append(f"  httproute/{r.get('name')}  {weights}{message}")
-    return lines
+def _router_lines(gate: Obj) -> list[str]:
+    """What each router shows of its own part of the status (e.g. route weights)."""
+    status = gate.get("status") or {}
+    return [line for router in routers() for line in router.status_lines(status)]
 
 
 def event_time(event: Obj) -> str:
@@ -403,7 +393,7 @@ def render(snapshot: Snapshot, now: datetime) -> list[str]:
         _revisions(gate, snapshot.deployments, snapshot.pods, now),
         _probes(gate, now),
         _sign_offs(gate, now),
-        _routes(gate),
+        _router_lines(gate),
         _events(gate, snapshot.events, now),
     ]
     lines: list[str] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deploymentgate.core.routers.base import Fleet, Layout
+from deploymentgate.core.routers.base import Fleet, Layout, PodRouter
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,10 @@ def split(total: int, weight: int) -> Split:
     return Split(stable=min(stable, total), canary=total)
 
 
-class ReplicasRouter:
+class ReplicasRouter(PodRouter):
     """`TrafficRouter` by replica counts of the gate's serving Deployments."""
+
+    kind = "replicas"
 
     def step(self, fleet: Fleet, weight: int, previous: int, *, shifted: bool) -> Layout:
         n, stable, canary = fleet.total, fleet.stable, fleet.canary
@@ -101,30 +103,15 @@ class ReplicasRouter:
 
     def stable_only(self, fleet: Fleet, *, evict: frozenset[str] = frozenset()) -> Layout:
         n, stable = fleet.total, fleet.stable
-        replicas: dict[str, int] = {}
-        remove: list[str] = []
-        if stable is not None:
-            replicas[stable] = n
         full = fleet.rolled_out(stable, n)
-        others = sorted(r for r, w in fleet.serving.items() if w.exists and r != stable)
-        for revision in others:
-            now = fleet.of(revision).replicas
-            if revision in evict:
-                # Its pods leave the Service at once (the Deployment goes once empty),
-                # unless no stable pod is ready yet (a rollback from a 100% step): then
-                # it serves on until the first stable pods are, rather than leaving
-                # the Service with no endpoint at all.
-                if now == 0:
-                    remove.append(revision)
-                else:
-                    replicas[revision] = 0 if fleet.ready(stable) > 0 else now
-            elif full:
-                remove.append(revision)
-            else:
-                # Verified pods keep serving until the stable serves at full size, then
-                # go together: a session cut from them lands on a stable pod, moved
-                # once (a pod-for-pod drain could move it onto a pod that goes next).
-                replicas[revision] = now
+        # A rejected revision's pods leave the Service at once (the Deployment goes
+        # once empty), unless no stable pod is ready yet (a rollback from a 100%
+        # step): then it serves on until the first stable pods are, rather than
+        # leaving the Service with no endpoint at all. Verified pods keep serving
+        # until the stable serves at full size, then go together.
+        replicas: dict[str, int] = {stable: n} if stable is not None else {}
+        others, remove = fleet.drain_others(evict, evict_now=fleet.ready(stable) > 0, settled=full)
+        replicas.update(others)
         in_effect = full and all(fleet.of(r).replicas == 0 for r in evict if r != stable)
         return Layout(
             replicas=replicas,
@@ -137,9 +124,6 @@ class ReplicasRouter:
 def _strays_to_remove(fleet: Fleet) -> tuple[str, ...]:
     """Serving Deployments of neither the stable nor the canary revision go once
     the two serve at full size together (until then they add capacity)."""
-    strays = sorted(
-        r for r, w in fleet.serving.items() if w.exists and r not in (fleet.stable, fleet.canary)
-    )
     if fleet.ready(fleet.stable) + fleet.ready(fleet.canary) >= fleet.total:
-        return tuple(strays)
+        return fleet.strays()
     return ()
