@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 
 from deploymentgate.controller.executor import Executor
+from deploymentgate.controller.gate import identity
 from deploymentgate.controller.workloads import summarize_deployment
 from deploymentgate.controller.world import World
 from deploymentgate.core import (
@@ -30,6 +31,7 @@ GATE = {
     "metadata": {"name": "chat", "namespace": NS, "uid": "uid-gate"},
     "spec": {"targetRef": {"kind": "Deployment", "name": "chat"}, "service": "chat"},
 }
+ME = identity(GATE)
 TEMPLATE = {
     "metadata": {"labels": {"app": "chat"}},
     "spec": {"containers": [{"name": "chat", "image": "chat:v1"}]},
@@ -71,32 +73,32 @@ def foreign(body: dict[str, Any]) -> dict[str, Any]:
 
 async def run(action: Any, w: World) -> list[tuple[str, dict[str, Any]]]:
     api = RecordingApi()
-    await Executor(cast(KubeApi, api)).apply(action, gate=GATE, world=w)
+    await Executor(cast(KubeApi, api)).apply(action, gate=ME, world=w)
     return api.calls
 
 
 async def test_ensure_creates_when_absent_and_converges_only_its_own() -> None:
     (call,) = await run(EnsureServing(REV, TEMPLATE, 3), world())
     assert call[0] == "create_deployment"
-    assert call[1]["args"][0] == build_serving(GATE, "chat", TEMPLATE, REV, 3)
+    assert call[1]["args"][0] == build_serving(ME.owner, "chat", TEMPLATE, REV, 3)
 
-    mine = with_uid(build_serving(GATE, "chat", TEMPLATE, REV, 1), "uid-s")
+    mine = with_uid(build_serving(ME.owner, "chat", TEMPLATE, REV, 1), "uid-s")
     (call,) = await run(EnsureServing(REV, TEMPLATE, 3), world(mine))
     assert call[0] == "converge_owned_deployment"
     assert call[1]["uid"] == "uid-s" and call[1]["gate_uid"] == "uid-gate"
     assert call[1]["args"][0]["spec"]["replicas"] == 3
 
-    theirs = foreign(with_uid(build_verification(GATE, "chat", TEMPLATE, REV), "uid-x"))
+    theirs = foreign(with_uid(build_verification(ME.owner, "chat", TEMPLATE, REV), "uid-x"))
     api = RecordingApi()
     with pytest.raises(NotOwned, match="chat-verify exists and is not owned by gate chat"):
         await Executor(cast(KubeApi, api)).apply(
-            EnsureVerification(REV, TEMPLATE), gate=GATE, world=world(theirs)
+            EnsureVerification(REV, TEMPLATE), gate=ME, world=world(theirs)
         )
     assert api.calls == []
 
 
 async def test_scale_and_remove_act_on_the_owned_object_by_uid() -> None:
-    mine = with_uid(build_serving(GATE, "chat", TEMPLATE, REV, 4), "uid-s")
+    mine = with_uid(build_serving(ME.owner, "chat", TEMPLATE, REV, 4), "uid-s")
     (call,) = await run(ScaleServing(REV, 0), world(mine))
     assert call == (
         "scale_owned_deployment",
@@ -110,12 +112,12 @@ async def test_scale_and_remove_act_on_the_owned_object_by_uid() -> None:
 
 
 async def test_a_deployment_at_our_name_that_we_do_not_own_is_never_touched() -> None:
-    theirs = foreign(with_uid(build_serving(GATE, "chat", TEMPLATE, REV, 4), "uid-x"))
+    theirs = foreign(with_uid(build_serving(ME.owner, "chat", TEMPLATE, REV, 4), "uid-x"))
     # Not the gate's, so not a serving Deployment of the gate at all:
     with pytest.raises(NotFound):
         await run(ScaleServing(REV, 0), world(theirs))
     assert await run(RemoveServing(REV), world(theirs)) == []
-    verify = foreign(with_uid(build_verification(GATE, "chat", TEMPLATE, REV), "uid-v"))
+    verify = foreign(with_uid(build_verification(ME.owner, "chat", TEMPLATE, REV), "uid-v"))
     with pytest.raises(NotOwned):
         await run(RemoveVerification(), world(verify))
 

@@ -10,6 +10,7 @@ import jsonpatch
 import pytest
 
 from deploymentgate.controller.executor import Executor
+from deploymentgate.controller.gate import identity
 from deploymentgate.controller.workloads import ServiceInfo
 from deploymentgate.controller.world import World
 from deploymentgate.core.routers.gateway import (
@@ -30,6 +31,7 @@ GATE = {
         "traffic": {"router": "gatewayAPI", "httpRouteSelector": {"team": "chat"}},
     },
 }
+ME = identity(GATE)
 
 
 def http_route(name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -90,7 +92,7 @@ class FakeApi:
 
 
 async def run(api: FakeApi, action: Any, world: World | None = None) -> None:
-    await Executor(cast(KubeApi, api)).apply(action, gate=GATE, world=world or World())
+    await Executor(cast(KubeApi, api)).apply(action, gate=ME, world=world or World())
 
 
 async def test_weights_go_to_every_selected_route_and_only_those() -> None:

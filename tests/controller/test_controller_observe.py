@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploymentgate.controller.observe import GateIdentity, identity, observe
+from deploymentgate.controller.gate import GateIdentity, identity
+from deploymentgate.controller.observe import observe
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.workloads import (
     DeploymentInfo,
@@ -20,6 +21,7 @@ from deploymentgate.core.inputs import Conflict, ConflictCause, Holder, ServiceS
 from deploymentgate.k8s.builders import (
     REVISION_LABEL,
     SERVING_LABEL,
+    OwnerRef,
     build_serving,
     build_verification,
 )
@@ -38,6 +40,11 @@ def gate_body(
         "metadata": {"name": name, "namespace": NS, "uid": uid, "creationTimestamp": created},
         "spec": {"targetRef": {"kind": "Deployment", "name": "chat"}, "service": "chat"},
     }
+
+
+def owner_of(gate: dict[str, Any]) -> OwnerRef:
+    """What the builders know of a gate: as the pass parses it."""
+    return identity(gate).owner
 
 
 def template(image: str) -> dict[str, Any]:
@@ -92,10 +99,10 @@ def world_of(
 def test_every_revision_is_computed_and_serving_is_keyed_by_it() -> None:
     g = gate_body()
     v1 = template_revision(template("chat:v1"))
-    serving = created(build_serving(g, "chat", template("chat:v1"), v1, 4), "uid-s1")
+    serving = created(build_serving(owner_of(g), "chat", template("chat:v1"), v1, 4), "uid-s1")
     # Someone edits the serving Deployment's image but not its labels or name:
     # it is no longer v1, whatever its revision label says.
-    edited = created(build_serving(g, "chat", template("chat:v1"), v1, 2), "uid-s2")
+    edited = created(build_serving(owner_of(g), "chat", template("chat:v1"), v1, 2), "uid-s2")
     edited["metadata"]["name"] = "chat-edited"
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = "chat:evil"
     assert edited["spec"]["template"]["metadata"]["labels"][REVISION_LABEL] == v1
@@ -114,9 +121,10 @@ def test_only_objects_controlled_by_this_gates_uid_are_its_own() -> None:
     # The same name, built for a gate of the same name that was deleted and
     # recreated (another uid), and one with no ownerReference at all.
     stale = created(
-        build_verification(gate_body(uid="uid-old"), "chat", template("chat:v2"), v2), "x"
+        build_verification(owner_of(gate_body(uid="uid-old")), "chat", template("chat:v2"), v2),
+        "x",
     )
-    foreign = created(build_serving(g, "chat", template("chat:v2"), v2, 1), "y")
+    foreign = created(build_serving(owner_of(g), "chat", template("chat:v2"), v2, 1), "y")
     del foreign["metadata"]["ownerReferences"]
     obs = observe(identity(g), world_of(team("chat:v2"), stale, foreign), GateStatus(revision=v2))
     assert not obs.verification.exists and obs.serving == {}
@@ -133,7 +141,7 @@ def test_only_objects_controlled_by_this_gates_uid_are_its_own() -> None:
 def test_a_target_that_is_some_gates_own_deployment_is_a_conflict() -> None:
     other = gate_body("other", uid="uid-other")
     v1 = template_revision(template("chat:v1"))
-    owned = created(build_serving(other, "chat", template("chat:v1"), v1, 1), "z")
+    owned = created(build_serving(owner_of(other), "chat", template("chat:v1"), v1, 1), "z")
     owned["metadata"]["name"] = "chat"
     obs = observe(identity(gate_body()), world_of(owned), GateStatus())
     assert obs.conflicts == (
@@ -235,9 +243,10 @@ def test_owned_deployments_read_live_count_as_the_gates_own() -> None:
     Deployments it reads live are checked for ownership like indexed ones."""
     g = gate_body()
     v1 = template_revision(template("chat:v1"))
-    serving = created(build_serving(g, "chat", template("chat:v1"), v1, 4), "uid-s1")
+    serving = created(build_serving(owner_of(g), "chat", template("chat:v1"), v1, 4), "uid-s1")
     theirs = created(
-        build_serving(gate_body(uid="uid-old"), "chat", template("chat:v1"), v1, 4), "o"
+        build_serving(owner_of(gate_body(uid="uid-old")), "chat", template("chat:v1"), v1, 4),
+        "o",
     )
     theirs["metadata"]["name"] = "chat-verify"
     stale = World()

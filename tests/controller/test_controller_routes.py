@@ -14,12 +14,12 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from deploymentgate.controller.observe import identity
+from deploymentgate.controller.gate import identity
 from deploymentgate.controller.pods import PodInfo
 from deploymentgate.controller.routers.gateway import gateway_state
 from deploymentgate.controller.workloads import ServiceInfo
 from deploymentgate.controller.world import World
-from deploymentgate.k8s.builders import GATE_LABEL, REVISION_LABEL, ROLE_LABEL
+from deploymentgate.k8s.builders import GATE_LABEL, REVISION_LABEL, ROLE_LABEL, OwnerRef
 from deploymentgate.k8s.routes import (
     ORIGINALS_ANNOTATION,
     Backends,
@@ -96,8 +96,8 @@ def test_backend_service_copies_the_ports_and_selects_one_revision_of_the_gate()
             "type": "NodePort",
         },
     }
-    gate = {"metadata": {"name": "chat", "namespace": "shop", "uid": "u1"}}
-    body = build_backend_service(gate, team, "chat-stable", "abc")
+    owner = OwnerRef("shop", "chat", "u1")
+    body = build_backend_service(owner, team, "chat-stable", "abc")
     assert body["spec"] == {
         "selector": {GATE_LABEL: "chat", ROLE_LABEL: "serving", REVISION_LABEL: "abc"},
         "ports": [{"name": "http", "port": 80, "targetPort": 8000}],

@@ -11,8 +11,9 @@ from typing import Any, cast
 import pytest
 
 from deploymentgate.controller.executor import Executor
+from deploymentgate.controller.gate import identity
 from deploymentgate.controller.jobs import JobInfo, pod_outcome, summarize_job
-from deploymentgate.controller.observe import identity, smoke_jobs
+from deploymentgate.controller.observe import smoke_jobs
 from deploymentgate.controller.world import World
 from deploymentgate.core import EnsureSmokeJob, RemoveSmokeJob
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound, NotOwned
@@ -23,13 +24,14 @@ GATE = {
     "metadata": {"name": "chat", "namespace": NS, "uid": "uid-gate"},
     "spec": {"targetRef": {"kind": "Deployment", "name": "chat"}, "service": "chat"},
 }
+ME = identity(GATE)
 TEMPLATE = {"spec": {"containers": [{"name": "smoke", "image": "curl"}]}}
 REV = "86651c9f58d3e1a2"
 
 
 def job(revision: str = REV, *, uid: str = "uid-job", **status: Any) -> dict[str, Any]:
     body = build_smoke_job(
-        GATE, "chat", revision, url="http://10.0.0.9:8000", template=TEMPLATE,
+        ME.owner, "chat", revision, url="http://10.0.0.9:8000", template=TEMPLATE,
         timeout_seconds=60, url_env="SMOKE_URL",
     )  # fmt: skip
     body["metadata"]["uid"] = uid
@@ -98,7 +100,7 @@ def test_only_jobs_the_gate_controls_and_named_for_their_revision_are_its_own() 
     theirs["metadata"]["ownerReferences"][0]["uid"] = "another-gate"
     renamed = job("bbbb", uid="uid-y")
     renamed["metadata"]["labels"]["deploymentgate.dev/revision"] = "cccc"  # label edited
-    found = smoke_jobs(identity(GATE), world(job(), theirs, renamed))
+    found = smoke_jobs(ME, world(job(), theirs, renamed))
     assert list(found) == [REV]
 
 
@@ -106,34 +108,34 @@ async def test_the_executor_creates_the_job_and_deletes_only_its_own_by_uid() ->
     api = RecordingApi()
     executor = Executor(cast(KubeApi, api))
     action = EnsureSmokeJob(REV, "http://10.0.0.9:8000", TEMPLATE, 60, "SMOKE_URL")
-    await executor.apply(action, gate=GATE, world=world())
+    await executor.apply(action, gate=ME, world=world())
     expected = job()
     del expected["metadata"]["uid"], expected["status"]
     assert api.calls == [("create_job", (expected,), {})]
 
     api.calls.clear()
-    await executor.apply(RemoveSmokeJob(REV), gate=GATE, world=world(job()))
+    await executor.apply(RemoveSmokeJob(REV), gate=ME, world=world(job()))
     assert api.calls == [("delete_owned_job", (NS, f"chat-smoke-{REV}"), {"uid": "uid-job"})]
 
     api.calls.clear()
     foreign = copy.deepcopy(job())
     foreign["metadata"]["ownerReferences"][0]["uid"] = "another-gate"
-    await executor.apply(RemoveSmokeJob(REV), gate=GATE, world=world(foreign))
-    await executor.apply(RemoveSmokeJob(REV), gate=GATE, world=world())
+    await executor.apply(RemoveSmokeJob(REV), gate=ME, world=world(foreign))
+    await executor.apply(RemoveSmokeJob(REV), gate=ME, world=world())
     assert api.calls == []  # not ours, or gone already: nothing is deleted
 
 
 async def test_a_taken_job_name_is_fine_only_when_the_job_there_is_the_gates_own() -> None:
     action = EnsureSmokeJob(REV, "http://10.0.0.9:8000", TEMPLATE, 60, "SMOKE_URL")
     ours = RecordingApi(taken_by=job())  # created a moment ago; the index lags
-    await Executor(cast(KubeApi, ours)).apply(action, gate=GATE, world=world())
+    await Executor(cast(KubeApi, ours)).apply(action, gate=ME, world=world())
     assert [c[0] for c in ours.calls] == ["create_job", "read_job"]
 
     foreign = job()
     del foreign["metadata"]["ownerReferences"]
     theirs = RecordingApi(taken_by=foreign)
     with pytest.raises(NotOwned, match=f"Job chat-smoke-{REV} exists and is not owned by gate"):
-        await Executor(cast(KubeApi, theirs)).apply(action, gate=GATE, world=world())
+        await Executor(cast(KubeApi, theirs)).apply(action, gate=ME, world=world())
 
 
 def pod(name: str, created: str, statuses: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from deploymentgate.core import RemoveSmokeJob
 from deploymentgate.core.smoke import EVENT_TAIL_CHARS, SLACK, job_name, tail
-from deploymentgate.k8s.builders import build_smoke_job
+from deploymentgate.k8s.builders import OwnerRef, build_smoke_job
 from deploymentgate.models import GateStatus, Phase, SmokeTest, Trigger, dump, parse_status
 from deploymentgate.observations import ProbeKind, SmokeJobState
 
@@ -205,7 +205,7 @@ def test_job_names_fit_a_label_value_and_tails_are_bounded() -> None:
 
 
 def test_the_job_runs_once_against_the_url_and_belongs_to_the_gate() -> None:
-    gate = {"metadata": {"name": "chat", "namespace": "prod", "uid": "u-1"}}
+    gate = OwnerRef("prod", "chat", "u-1")
     template: dict[str, Any] = {
         "metadata": {"labels": {"team": "chat", "deploymentgate.dev/serving": "chat"}},
         "spec": {

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from rollout_helpers import TEAM_SELECTOR, GateWorld, chat_deployment, chat_service, gate, gate_spec
 
+from deploymentgate.controller.gate import identity
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound, load_client
 from deploymentgate.k8s.builders import SERVING_LABEL, build_serving, serving_selector
 from deploymentgate.k8s.revision import template_revision
@@ -42,7 +43,7 @@ async def test_owned_deployment_is_written_only_with_its_uid_and_owner(
     gate_body, team = setup(world)
     template = team["spec"]["template"]
     revision = template_revision(template)
-    body = build_serving(gate_body, "chat", template, revision, 0)
+    body = build_serving(identity(gate_body).owner, "chat", template, revision, 0)
     await api.create_deployment(body)
     with pytest.raises(Conflict):  # the name is taken now
         await api.create_deployment(body)
@@ -62,7 +63,7 @@ async def test_owned_deployment_is_written_only_with_its_uid_and_owner(
         world.namespace, f"chat-{revision}", 1, uid=uid, gate_uid=gate_uid
     )
     assert world.replicas(f"chat-{revision}") == 1
-    converged = build_serving(gate_body, "chat", template, revision, 2)
+    converged = build_serving(identity(gate_body).owner, "chat", template, revision, 2)
     await api.converge_owned_deployment(converged, uid=uid, gate_uid=gate_uid)
     after = world.deployment(f"chat-{revision}")
     assert after is not None and after["spec"]["replicas"] == 2

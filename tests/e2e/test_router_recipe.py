@@ -45,7 +45,7 @@ from deploymentgate.manifests import crdgen
 from deploymentgate_devkit.testing import OperatorProcess
 
 if TYPE_CHECKING:
-    from deploymentgate.controller.observe import GateIdentity
+    from deploymentgate.controller.identity import GateIdentity
     from deploymentgate.controller.world import World
     from deploymentgate.k8s.api import KubeApi
     from deploymentgate_devkit.sandbox import Sandbox
@@ -180,7 +180,6 @@ class AnnotatedWeightAdapter:
         action: RouterAction,
         *,
         me: GateIdentity,
-        gate: Mapping[str, Any],
         world: World,
     ) -> None:
         value = str(action.weight) if isinstance(action, AnnotateWeight) else None

@@ -12,6 +12,7 @@ from deploymentgate.k8s.builders import (
     REVISION_LABEL,
     ROLE_LABEL,
     SERVING_LABEL,
+    OwnerRef,
     build_serving,
     build_verification,
     controller_uid,
@@ -26,8 +27,8 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-def gate(name: str = "chat", uid: str = "uid-1") -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": "shop", "uid": uid}}
+def gate(name: str = "chat", uid: str = "uid-1") -> OwnerRef:
+    return OwnerRef("shop", name, uid)
 
 
 def template(image: str = "chat:v1", **labels: str) -> dict[str, Any]:

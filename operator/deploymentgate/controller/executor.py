@@ -11,15 +11,10 @@ deleted, whatever the action says.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
 from typing import Any
 
-from deploymentgate.controller.observe import (
-    GateIdentity,
-    identity,
-    serving_deployments,
-    smoke_jobs,
-)
+from deploymentgate.controller.identity import GateIdentity
+from deploymentgate.controller.observe import serving_deployments, smoke_jobs
 from deploymentgate.controller.routers import adapter_of_action
 from deploymentgate.controller.workloads import DeploymentInfo
 from deploymentgate.controller.world import World
@@ -53,12 +48,13 @@ class Executor:
     def __init__(self, api: KubeApi) -> None:
         self.api = api
 
-    async def apply(self, action: Action, *, gate: Mapping[str, Any], world: World) -> None:
-        me = identity(gate)
+    async def apply(self, action: Action, *, gate: GateIdentity, world: World) -> None:
+        """Carry out `action` for `gate` (parsed once, at the pass's entry)."""
+        me = gate
         target = _require(me.target, "spec.targetRef.name")
         match action:
             case EnsureServing(revision=revision, template=template, replicas=replicas):
-                body = build_serving(gate, target, template, revision, replicas)
+                body = build_serving(me.owner, target, template, revision, replicas)
                 await self._ensure(me, world, body)
             case ScaleServing(revision=revision, replicas=replicas):
                 info = _serving(me, world, revision)
@@ -80,7 +76,7 @@ class Executor:
                     me.namespace, service, key, value if gated else None
                 )
             case EnsureVerification(revision=revision, template=template, replicas=replicas):
-                body = build_verification(gate, target, template, revision, replicas)
+                body = build_verification(me.owner, target, template, revision, replicas)
                 await self._ensure(me, world, body)
             case RemoveVerification():
                 info = world.deployment(me.namespace, verify_name(target))
@@ -94,7 +90,7 @@ class Executor:
                 url_env=url_env,
             ):
                 body = build_smoke_job(
-                    gate, target, revision, url=url, template=template,
+                    me.owner, target, revision, url=url, template=template,
                     timeout_seconds=timeout, url_env=url_env,
                 )  # fmt: skip
                 await self._create_job(me, body)
@@ -109,7 +105,7 @@ class Executor:
                 await self.api.set_deployment_template(me.namespace, target, dict(template))
             case RouterAction():
                 adapter = adapter_of_action(action)
-                await adapter.apply(self.api, action, me=me, gate=gate, world=world)
+                await adapter.apply(self.api, action, me=me, world=world)
             case _:
                 raise TypeError(f"not a workload action: {action!r}")
 

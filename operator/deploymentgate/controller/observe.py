@@ -11,10 +11,9 @@ Trust rules, all applied here and nowhere else:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
 
+from deploymentgate.controller.identity import GateIdentity
 from deploymentgate.controller.jobs import JobInfo
 from deploymentgate.controller.routers import adapter_for
 from deploymentgate.controller.workloads import DeploymentInfo, GateRef
@@ -30,56 +29,12 @@ from deploymentgate.core.inputs import (
 )
 from deploymentgate.k8s.builders import (
     SERVING_LABEL,
-    gate_label_value,
     serving_name,
     smoke_name,
     verify_name,
 )
 from deploymentgate.models import GateStatus
 from deploymentgate.observations import WorkloadState
-
-
-@dataclass(frozen=True)
-class GateIdentity:
-    """The gate as its own objects know it."""
-
-    namespace: str
-    name: str
-    uid: str
-    target: str | None
-    service: str | None
-    router: str | None = None  # spec.traffic.router as written
-    traffic: object = None  # what that router's adapter acts on (see controller.routers)
-
-    @property
-    def label(self) -> str:
-        return gate_label_value(self.name)
-
-
-def identity(gate: Mapping[str, Any]) -> GateIdentity:
-    meta = gate.get("metadata") or {}
-    spec = gate.get("spec") or {}
-    ref = spec.get("targetRef") if isinstance(spec, Mapping) else None
-    target = ref.get("name") if isinstance(ref, Mapping) else None
-    service = spec.get("service") if isinstance(spec, Mapping) else None
-    traffic = spec.get("traffic") if isinstance(spec, Mapping) else None
-    traffic = traffic if isinstance(traffic, Mapping) else {}
-    router = traffic.get("router")
-    router = router if isinstance(router, str) else None
-    namespace = str(meta.get("namespace") or "")
-    service = service if isinstance(service, str) and service else None
-    adapter = adapter_for(router)
-    return GateIdentity(
-        namespace=namespace,
-        name=str(meta.get("name") or ""),
-        uid=str(meta.get("uid") or ""),
-        target=target if isinstance(target, str) and target else None,
-        service=service,
-        router=router,
-        traffic=(
-            adapter.identity(traffic, namespace=namespace, service=service) if adapter else None
-        ),
-    )
 
 
 def serving_deployments(

@@ -17,17 +17,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
-from pydantic import ValidationError
 
 from deploymentgate.controller.executor import Executor
+from deploymentgate.controller.gate import Gate, parse_gate, spec_error
+from deploymentgate.controller.identity import GateIdentity
 from deploymentgate.controller.jobs import pod_outcome
-from deploymentgate.controller.observe import (
-    GateIdentity,
-    identity,
-    observe,
-    serving_deployments,
-    smoke_jobs,
-)
+from deploymentgate.controller.observe import observe, serving_deployments, smoke_jobs
 from deploymentgate.controller.pods import PodInfo, canary_pods, verification_pods
 from deploymentgate.controller.probing import GateProber
 from deploymentgate.controller.routers import adapter_for
@@ -45,31 +40,21 @@ from deploymentgate.core import (
     StartProbes,
     StopProbes,
     decide,
-    read_spec,
     status_patch,
 )
-from deploymentgate.core.commands import commands_of
 from deploymentgate.core.requires import required_gates
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
 from deploymentgate.k8s.builders import GATE_LABEL, serving_name, verify_name
 from deploymentgate.metrics import GateMetrics
-from deploymentgate.models import GateSpec, GateStatus, Phase, dump, parse_status
+from deploymentgate.models import GateSpec, GateStatus, Phase, dump
 from deploymentgate.notify import Notifier
 from deploymentgate.observations import SmokeJobState
-from deploymentgate.timestamps import read_timestamp
 
 log = logging.getLogger(__name__)
 ECHOES_KEPT = 4  # our own status writes whose watch events are recognised
 
 Clock = Callable[[], datetime]
 Interest = tuple[str, str, str]  # ("deployment"|"service"|"pods"|"gate", namespace, name)
-
-
-def spec_error(raw: Any) -> tuple[GateSpec | None, str | None]:
-    """Validate the spec; on failure, a message naming the first bad field."""
-    if not isinstance(raw, dict):
-        return None, "spec: missing"
-    return read_spec(raw)
 
 
 class GateReconciler:
@@ -124,23 +109,22 @@ class GateReconciler:
         deleting: bool = False,
         sign_offs: Sequence[ObservedSignOff] = (),
     ) -> Decision:
-        gate = _plain(body)
-        world = await self._confirm(identity(gate), world, parse_status_safe(gate.get("status")))
+        """One pass; the body is parsed here, once, and nothing below sees it."""
+        gate = parse_gate(body)
+        world = await self._confirm(gate.me, world, gate.status)
         signed = (tuple(sign_offs), await self._policy_state())
         self.wrote_status = False
         for attempt in range(3):
-            reads = await self._router_reads(identity(gate))
-            smoke = await self._smoke_outcomes(identity(gate), world)
+            reads = await self._router_reads(gate.me)
+            smoke = await self._smoke_outcomes(gate.me, world)
             decision, probes = self._decide(gate, world, deleting, signed, reads, smoke)
-            stored = gate.get("status") or {}
-            patch = _with_unstored(
-                status_patch(parse_status_safe(stored), decision.status), stored, decision
-            )
+            stored = gate.stored_status
+            patch = _with_unstored(status_patch(gate.status, decision.status), stored, decision)
             if patch is None:
                 break
             try:
                 written = await self.api.patch_gate_status(
-                    self.namespace, self.name, gate["metadata"]["resourceVersion"], patch
+                    self.namespace, self.name, _resource_version(gate), patch
                 )
                 version = (written.get("metadata") or {}).get("resourceVersion")
                 if version:
@@ -153,7 +137,7 @@ class GateReconciler:
                 self.prober.requeue(probes)
                 if attempt == 2:
                     raise
-                gate = await self.api.get_gate(self.namespace, self.name)
+                gate = parse_gate(await self.api.get_gate(self.namespace, self.name))
             except NotFound:
                 return decision
             except Exception:  # e.g. no answer: keep the probe results for the next pass
@@ -221,17 +205,14 @@ class GateReconciler:
 
     def _decide(
         self,
-        gate: dict[str, Any],
+        gate: Gate,
         world: World,
         deleting: bool,
         signed: tuple[tuple[ObservedSignOff, ...], PolicyState],
         router_reads: object = None,
         smoke: dict[str, SmokeJobState] | None = None,
     ) -> tuple[Decision, tuple[Any, ...]]:
-        spec, error = spec_error(gate.get("spec"))
-        status = parse_status_safe(gate.get("status"))
-        meta = gate["metadata"]
-        me = identity(gate)
+        spec, status, me = gate.spec, gate.status, gate.me
         self._interest = _interest_of(me, status, spec)
         probes = tuple(self.prober.drain())
         observed = observe(me, world, status, router_reads)
@@ -241,25 +222,25 @@ class GateReconciler:
             verification_url=_verification_url(me, world, spec, status),
             probes=probes,
             probing=self.prober.plan,
-            generation=meta.get("generation"),
+            generation=gate.generation,
             deleting=deleting,
-            deleting_since=read_timestamp(meta.get("deletionTimestamp")) if deleting else None,
-            spec_error=error,
+            deleting_since=gate.deletion_timestamp if deleting else None,
+            spec_error=gate.spec_error,
             sign_offs=signed[0],
             sign_off_policy=signed[1],
-            created=read_timestamp(meta.get("creationTimestamp")),
-            commands=commands_of(meta.get("annotations")),
+            created=gate.created,
+            commands=gate.commands,
             required_gates=required_gates(
                 spec, self.namespace, self.name, _gate_entries(spec, world, self.namespace)
             ),
         )
         return decide(spec, status, obs, self.clock()), probes
 
-    async def _act(self, gate: dict[str, Any], decision: Decision, world: World) -> None:
+    async def _act(self, gate: Gate, decision: Decision, world: World) -> None:
         """Carry out the operations in order; stop at the first that fails, but
         record the pass's metrics and Events (the status already holds them)
         before reporting that failure."""
-        spec, _ = spec_error(gate.get("spec"))
+        spec = gate.spec
         failure: Exception | None = None
         for action in decision.operations:
             try:
@@ -269,17 +250,17 @@ class GateReconciler:
                 elif isinstance(action, StopProbes):
                     self.prober.stop()
                 else:
-                    await self.executor.apply(action, gate=gate, world=world)
+                    await self.executor.apply(action, gate=gate.me, world=world)
             except Exception as exc:
                 failure = exc
                 log.warning(
                     "%s/%s: %s failed: %s", self.namespace, self.name, type(action).__name__, exc
                 )
                 break
-        self._point_prober(identity(gate), world)
+        self._point_prober(gate.me, world)
         # The status write has landed: metrics, log lines, notifications and
         # Events of this pass are told even when one of its actions failed.
-        before = parse_status_safe(gate.get("status"))
+        before = gate.status
         self._observe(before, decision)
         self.transitions.record(before, decision.status, decision.actions)
         if self.notifier is not None:  # queues only: never waits for a webhook
@@ -363,15 +344,6 @@ def _interest_of(
     return frozenset(keys)
 
 
-def parse_status_safe(raw: Any) -> GateStatus:
-    """A status we cannot read is treated as empty rather than crashing the loop."""
-    try:
-        return parse_status(raw if isinstance(raw, dict) else None)
-    except ValidationError as exc:
-        log.warning("ignoring unreadable status: %s", exc.errors()[:1])
-        return GateStatus()
-
-
 def _with_unstored(
     patch: dict[str, Any] | None, stored: Mapping[str, Any], decision: Decision
 ) -> dict[str, Any] | None:
@@ -384,14 +356,12 @@ def _with_unstored(
     return {**missing, **(patch or {})}
 
 
-def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": dict(body.get("metadata") or {}),
-        "spec": dict(body.get("spec") or {}),
-        "status": dict(body.get("status") or {}),
-    }
+def _resource_version(gate: Gate) -> str:
+    """The version the status write is conditional on (a body without one cannot be
+    written safely: that pass fails, as any failed write does)."""
+    if gate.resource_version is None:
+        raise KeyError("resourceVersion")
+    return gate.resource_version
 
 
 def _gate_entries(
@@ -408,9 +378,24 @@ def _gate_entries(
     return out
 
 
-def _post_event(gate: dict[str, Any], event: RecordEvent) -> None:
-    body = kopf.Body(cast(kopf.RawBody, gate))
-    kopf.event(body, type=event.type.value, reason=event.reason.value, message=event.message)
+def _event_reference(gate: Gate) -> kopf.Body:
+    """The minimal body kopf builds an Event's involvedObject from (apiVersion,
+    kind, name, uid, namespace): the one place a body is made from the gate."""
+    raw = {
+        "apiVersion": gate.api_version,
+        "kind": gate.kind,
+        "metadata": {"name": gate.me.name, "uid": gate.me.uid, "namespace": gate.me.namespace},
+    }
+    return kopf.Body(cast(kopf.RawBody, raw))
+
+
+def _post_event(gate: Gate, event: RecordEvent) -> None:
+    kopf.event(
+        _event_reference(gate),
+        type=event.type.value,
+        reason=event.reason.value,
+        message=event.message,
+    )
 
 
 __all__ = ["GateReconciler", "Phase", "spec_error"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from deploymentgate.core.smoke import job_name
@@ -77,13 +78,28 @@ def serving_selector(gate_name: str) -> tuple[str, str]:
     return SERVING_LABEL, gate_label_value(gate_name)
 
 
-def owner_reference(gate: Mapping[str, Any]) -> dict[str, Any]:
-    meta = gate["metadata"]
+@dataclass(frozen=True)
+class OwnerRef:
+    """The gate as the objects it owns name it: what every builder here needs of
+    it (never the gate's whole body). Its objects live in its namespace."""
+
+    namespace: str
+    name: str
+    uid: str
+    api_version: str = f"{API_GROUP}/{API_VERSION}"
+    kind: str = KIND
+
+    @property
+    def label(self) -> str:
+        return gate_label_value(self.name)
+
+
+def owner_reference(owner: OwnerRef) -> dict[str, Any]:
     return {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-        "kind": KIND,
-        "name": meta["name"],
-        "uid": meta["uid"],
+        "apiVersion": owner.api_version,
+        "kind": owner.kind,
+        "name": owner.name,
+        "uid": owner.uid,
         "controller": True,
     }
 
@@ -118,7 +134,7 @@ def _team_template(template: Mapping[str, Any], labels: Mapping[str, str]) -> di
 def _deployment(
     *,
     name: str,
-    gate: Mapping[str, Any],
+    owner: OwnerRef,
     role: str,
     revision: str,
     selector: dict[str, str],
@@ -133,27 +149,26 @@ def _deployment(
     }
     if strategy:
         spec["strategy"] = strategy
-    gate_value = gate_label_value(gate["metadata"]["name"])
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
             "name": name,
-            "namespace": gate["metadata"]["namespace"],
+            "namespace": owner.namespace,
             "labels": {
                 **MANAGED_BY,
-                GATE_LABEL: gate_value,
+                GATE_LABEL: owner.label,
                 ROLE_LABEL: role,
                 REVISION_LABEL: revision,
             },
-            "ownerReferences": [owner_reference(gate)],
+            "ownerReferences": [owner_reference(owner)],
         },
         "spec": spec,
     }
 
 
 def build_serving(
-    gate: Mapping[str, Any],
+    owner: OwnerRef,
     target: str,
     template: Mapping[str, Any],
     revision: str,
@@ -164,12 +179,12 @@ def build_serving(
     Its template never changes (a new revision gets a Deployment of its own),
     so promotion restarts nothing.
     """
-    gate_value = gate_label_value(gate["metadata"]["name"])
+    gate_value = owner.label
     selector = {GATE_LABEL: gate_value, ROLE_LABEL: ROLE_SERVING, REVISION_LABEL: revision}
     labels = {**selector, SERVING_LABEL: gate_value}
     return _deployment(
         name=serving_name(target, revision),
-        gate=gate,
+        owner=owner,
         role=ROLE_SERVING,
         revision=revision,
         selector=selector,
@@ -179,7 +194,7 @@ def build_serving(
 
 
 def build_verification(
-    gate: Mapping[str, Any],
+    owner: OwnerRef,
     target: str,
     template: Mapping[str, Any],
     revision: str,
@@ -191,12 +206,12 @@ def build_verification(
     revision) but never carry the serving key, so the gated Service cannot
     select them. Recreate: one revision under test at a time.
     """
-    gate_value = gate_label_value(gate["metadata"]["name"])
+    gate_value = owner.label
     selector = {GATE_LABEL: gate_value, ROLE_LABEL: ROLE_VERIFY}
     labels = {**selector, REVISION_LABEL: revision}
     return _deployment(
         name=verify_name(target),
-        gate=gate,
+        owner=owner,
         role=ROLE_VERIFY,
         revision=revision,
         selector=selector,
@@ -212,7 +227,7 @@ def smoke_name(target: str, revision: str) -> str:
 
 
 def build_smoke_job(
-    gate: Mapping[str, Any],
+    owner: OwnerRef,
     target: str,
     revision: str,
     *,
@@ -227,7 +242,7 @@ def build_smoke_job(
     verdict; activeDeadlineSeconds ends it (and a pod that never starts) at the
     timeout. Its pods carry the gate's labels but never the serving key.
     """
-    gate_value = gate_label_value(gate["metadata"]["name"])
+    gate_value = owner.label
     labels = {GATE_LABEL: gate_value, ROLE_LABEL: ROLE_SMOKE, REVISION_LABEL: revision}
     pod = _team_template(template, labels)
     spec = pod.setdefault("spec", {})
@@ -244,9 +259,9 @@ def build_smoke_job(
         "kind": "Job",
         "metadata": {
             "name": smoke_name(target, revision),
-            "namespace": gate["metadata"]["namespace"],
+            "namespace": owner.namespace,
             "labels": {**MANAGED_BY, **labels},
-            "ownerReferences": [owner_reference(gate)],
+            "ownerReferences": [owner_reference(owner)],
         },
         "spec": {
             "backoffLimit": 0,

@@ -26,6 +26,7 @@ from deploymentgate.k8s.builders import (
     REVISION_LABEL,
     ROLE_LABEL,
     ROLE_SERVING,
+    OwnerRef,
     gate_label_value,
     owner_reference,
 )
@@ -63,10 +64,9 @@ def backend_selector(gate_name: str, revision: str) -> dict[str, str]:
 
 
 def build_backend_service(
-    gate: Mapping[str, Any], team_service: Mapping[str, Any], name: str, revision: str
+    owner: OwnerRef, team_service: Mapping[str, Any], name: str, revision: str
 ) -> dict[str, Any]:
     """A Service owned by the gate, with the team's Service's ports, selecting `revision`."""
-    meta = gate["metadata"]
     ports = [
         {k: p[k] for k in _PORT_FIELDS if k in p}
         for p in (team_service.get("spec") or {}).get("ports") or []
@@ -76,11 +76,11 @@ def build_backend_service(
         "kind": "Service",
         "metadata": {
             "name": name,
-            "namespace": meta["namespace"],
-            "labels": {GATE_LABEL: gate_label_value(meta["name"]), **MANAGED_BY},
-            "ownerReferences": [owner_reference(gate)],
+            "namespace": owner.namespace,
+            "labels": {GATE_LABEL: owner.label, **MANAGED_BY},
+            "ownerReferences": [owner_reference(owner)],
         },
-        "spec": {"selector": backend_selector(meta["name"], revision), "ports": ports},
+        "spec": {"selector": backend_selector(owner.name, revision), "ports": ports},
     }
 
 

@@ -20,7 +20,7 @@ from deploymentgate.core.actions import RouterAction
 from deploymentgate.core.inputs import Conflict
 
 if TYPE_CHECKING:
-    from deploymentgate.controller.observe import GateIdentity
+    from deploymentgate.controller.identity import GateIdentity
     from deploymentgate.controller.world import World
     from deploymentgate.k8s.api import KubeApi
 
@@ -66,7 +66,6 @@ class RouterAdapter(Protocol):
         action: RouterAction,
         *,
         me: GateIdentity,
-        gate: Mapping[str, Any],
         world: World,
     ) -> None:
         """Carry out one of the router's own actions (idempotent, like the rest)."""

@@ -43,7 +43,7 @@ from deploymentgate.k8s.routes import (
 )
 
 if TYPE_CHECKING:
-    from deploymentgate.controller.observe import GateIdentity
+    from deploymentgate.controller.identity import GateIdentity
     from deploymentgate.controller.world import World
     from deploymentgate.k8s.api import KubeApi
 
@@ -205,12 +205,11 @@ class GatewayAdapter:
         action: RouterAction,
         *,
         me: GateIdentity,
-        gate: Mapping[str, Any],
         world: World,
     ) -> None:
         match action:
             case EnsureBackends(stable=stable, canary=canary):
-                await _ensure_backends(api, me, gate, world, (stable, canary))
+                await _ensure_backends(api, me, world, (stable, canary))
             case RemoveBackends():
                 backends = _target(me).backends
                 for name in (backends.stable, backends.canary):
@@ -231,7 +230,6 @@ class GatewayAdapter:
 async def _ensure_backends(
     api: KubeApi,
     me: GateIdentity,
-    gate: Mapping[str, Any],
     world: World,
     revisions: tuple[str, str],
 ) -> None:
@@ -243,7 +241,7 @@ async def _ensure_backends(
         if info is None:
             if team is None:
                 team = await api.read_service(me.namespace, backends.service)
-            await api.create_service(build_backend_service(gate, team, name, revision))
+            await api.create_service(build_backend_service(me.owner, team, name, revision))
             continue
         if not info.owned_by(me.uid):
             raise NotOwned(f"Service {name} exists and is not owned by gate {me.name}")
