@@ -840,6 +840,15 @@ class Phase(StrEnum):
     INVALID = "Invalid"  # spec cannot be acted on; traffic untouched
 
 
+class Interruption(StrEnum):
+    """What holds a gate Invalid, or Blocked until it can resume (status.interruptedBy)."""
+
+    INVALID_SPEC = "InvalidSpec"  # the spec cannot be acted on
+    ALREADY_GATED = "AlreadyGated"  # an older gate holds the Deployment or Service
+    NAME_CONFLICT = "NameConflict"  # a name the gate would use is someone else's
+    TARGET_MISSING = "TargetMissing"  # the Deployment does not exist (yet)
+
+
 class Trigger(StrEnum):
     """Why a revision was rejected or blocked: the metric label and Event reason
     come from this value, never from parsing a message."""
@@ -1063,6 +1072,8 @@ class GateStatus(Model):
     """Traffic held where a trigger found it (rollback.action freeze): the gate changes nothing."""
     resume_phase: Phase | None = None
     """Phase to return to once the spec is valid again or the Deployment exists again."""
+    interrupted_by: Interruption | None = None
+    """Why the gate is Invalid, or Blocked until it can resume (cleared when it resumes)."""
     images: list[ImageRef] = Field(default_factory=list, max_length=256)
     """Container images of the revision under test."""
     stable_images: list[ImageRef] = Field(default_factory=list, max_length=256)
@@ -1106,6 +1117,7 @@ class StatusChanges(typing.TypedDict, total=False):
     rollback_trigger: Trigger | None
     frozen: bool
     resume_phase: Phase | None
+    interrupted_by: Interruption | None
     images: list[ImageRef]
     stable_images: list[ImageRef]
     probes: ProbesStatus

@@ -10,7 +10,7 @@ from deploymentgate.core import RemoveServing, RemoveVerification, ScaleServing,
 from deploymentgate.core.actions import Reason
 from deploymentgate.core.inputs import ABSENT, Conflict, ConflictCause, Holder
 from deploymentgate.core.phases import interrupted_by
-from deploymentgate.models import Phase
+from deploymentgate.models import Interruption, Phase
 from deploymentgate.observations import ProbeKind
 
 STABLE = rev("chat:1")
@@ -162,8 +162,8 @@ def test_deployment_back_after_missing_resumes_and_spots_a_new_revision() -> Non
 
 
 # The status records why the gate is interrupted only in its message: a cause that
-# changes while the gate stays Invalid (or Blocked) is remembered by the message,
-# and the resumption names the cause that held it last.
+# changes while the gate stays Invalid (or Blocked) is remembered in
+# status.interruptedBy, and the resumption names the cause that held it last.
 
 HOLDER = Holder("default", "chat-a", "uid-chat-a")
 CONFLICT = Conflict(ConflictCause.NOT_OWNED, "Deployment", "default", "chat-verify", "chat")
@@ -231,5 +231,21 @@ def test_the_interruption_read_back_is_the_one_each_overlay_wrote() -> None:
     for sim, cause in cases:
         status = sim.tick(T0 + minutes(1)).status
         assert status.history[-1].reason == cause
+        assert status.interrupted_by is not None and status.interrupted_by.value == cause.value
         assert interrupted_by(status) is cause
+        # The status field decides, not the message's wording.
+        reworded = status.model_copy(update={"message": "reworded"})
+        assert interrupted_by(reworded) is cause
     assert interrupted_by(adopted().status) is None
+    assert adopted().status.interrupted_by is None
+
+
+def test_the_cause_is_cleared_on_resume_and_follows_a_change_in_between() -> None:
+    sim = adopted()
+    sim.spec_error = ERROR
+    assert sim.tick(T0 + minutes(1)).status.interrupted_by is Interruption.INVALID_SPEC
+    sim.spec_error, sim.held_by = None, HOLDER
+    assert sim.tick(T0 + minutes(2)).status.interrupted_by is Interruption.ALREADY_GATED
+    sim.held_by = None
+    resumed = sim.tick(T0 + minutes(3)).status
+    assert resumed.phase is Phase.IDLE and resumed.interrupted_by is None

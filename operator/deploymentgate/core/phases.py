@@ -28,7 +28,7 @@ from deploymentgate.core.verification import (
     watch_probes,
 )
 from deploymentgate.durations import format_duration
-from deploymentgate.models import GateStatus, Phase, ProbesStatus, Trigger
+from deploymentgate.models import GateStatus, Interruption, Phase, ProbesStatus, Trigger
 
 # ------------------------------------------------------------------ overlays
 
@@ -37,13 +37,17 @@ def invalid(run: Run, error: str, reason: Reason = Reason.INVALID_SPEC) -> None:
     """Spec unusable (or the Deployment is another gate's): say so, remember
     where we were, touch nothing."""
     st = run.status
+    cause = (
+        Interruption.ALREADY_GATED if reason is Reason.ALREADY_GATED else Interruption.INVALID_SPEC
+    )
     if st.phase is Phase.INVALID:
+        run.set(interrupted_by=cause)
         if st.message != error:
             run.say(error)
             run.event(reason, error, warning=True)
         return
     resume = st.resume_phase or st.phase or Phase.INITIALIZING
-    run.set(resume_phase=resume)
+    run.set(resume_phase=resume, interrupted_by=cause)
     run.transition(Phase.INVALID, reason, error)
     run.event(reason, error, warning=True)
 
@@ -73,30 +77,29 @@ def conflicted(run: Run, conflicts: tuple[Conflict, ...]) -> None:
     listed = "; ".join(c.describe() for c in conflicts)
     message = f"{NAME_CONFLICT}{listed}; nothing is touched until it is resolved"
     if st.phase is Phase.BLOCKED and st.resume_phase is not None:
+        run.set(interrupted_by=Interruption.NAME_CONFLICT)
         if st.message != message:
             run.say(message)
             run.event(Reason.NAME_CONFLICT, message, warning=True)
         return
-    run.set(resume_phase=st.phase or Phase.INITIALIZING)
+    run.set(resume_phase=st.phase or Phase.INITIALIZING, interrupted_by=Interruption.NAME_CONFLICT)
     run.transition(Phase.BLOCKED, Reason.NAME_CONFLICT, message)
     run.event(Reason.NAME_CONFLICT, message, warning=True)
 
 
 def interrupted_by(status: GateStatus) -> Reason | None:
-    """What holds the gate Invalid, or Blocked until it can resume, as typed data.
+    """What holds the gate Invalid, or Blocked until it can resume (status.interruptedBy).
 
-    The status has no field for it (what is written to the cluster stays as it
-    is), so its one record is the message the overlays above render; this is the
-    one place that reads it back, next to the renderers (tests hold them together).
+    A status written before that field existed says nothing: such a gate is taken
+    as invalid, or waiting for its Deployment, which only words the resume.
     """
+    cause = status.interrupted_by
     if status.phase is Phase.INVALID:
-        if status.message.startswith(ALREADY_GATED):
-            return Reason.ALREADY_GATED
-        return Reason.INVALID_SPEC
+        return Reason.ALREADY_GATED if cause is Interruption.ALREADY_GATED else Reason.INVALID_SPEC
     if status.phase is Phase.BLOCKED and status.resume_phase is not None:
-        if status.message.startswith(NAME_CONFLICT):
-            return Reason.NAME_CONFLICT
-        return Reason.TARGET_MISSING
+        return (
+            Reason.NAME_CONFLICT if cause is Interruption.NAME_CONFLICT else Reason.TARGET_MISSING
+        )
     return None
 
 
@@ -105,9 +108,10 @@ def target_missing(run: Run) -> None:
     name = run.gate_spec.target_ref.name
     message = f"Deployment {name} not found; waiting for it (traffic left on the stable revision)"
     if st.phase is Phase.BLOCKED and st.resume_phase is not None:
+        run.set(interrupted_by=Interruption.TARGET_MISSING)
         run.say(message)
         return
-    run.set(resume_phase=st.phase or Phase.INITIALIZING)
+    run.set(resume_phase=st.phase or Phase.INITIALIZING, interrupted_by=Interruption.TARGET_MISSING)
     run.transition(Phase.BLOCKED, Reason.TARGET_MISSING, message)
     run.event(Reason.TARGET_MISSING, message, warning=True)
 
@@ -122,6 +126,7 @@ def resume(run: Run, reason: Reason, message: str) -> None:
     phase = st.resume_phase or Phase.INITIALIZING
     run.set(
         resume_phase=None,
+        interrupted_by=None,
         step_since=run.now if st.step is not None else None,
         step_ready_since=None,
     )
