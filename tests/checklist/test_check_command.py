@@ -67,15 +67,34 @@ def gate(tmp_path: Path) -> str:
     return str(path)
 
 
+async def first_knock(port: int, timeout: float = 60.0) -> None:
+    """Wait until something connects to 127.0.0.1:`port` (the check, polling), and
+    hang up on it: to the check that is a service not up yet."""
+    knocked = asyncio.Event()
+
+    def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        knocked.set()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", port, reuse_address=True)
+    try:
+        await asyncio.wait_for(knocked.wait(), timeout)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_check_passes_a_healthy_service_started_alongside(gate: str) -> None:
     """The check starts first, as in CI: it waits for the service and watches its phases.
 
-    The gate's `port: 1` fields are ignored: --url says where the service is.
+    The service starts once the check is polling for it (a busy machine can take
+    seconds to start the check's interpreter). The gate's `port: 1` fields are
+    ignored: --url says where the service is.
     """
     port = closed_port()
     url = f"http://127.0.0.1:{port}"
     running = asyncio.create_task(check("-f", gate, "--url", url))
-    await asyncio.sleep(0.2)
+    await first_knock(port)
     async with run_backend("healthy", port=port, env=FAST_ENV):
         result = await running
     assert result.code == 0, result.out + result.err

@@ -129,7 +129,10 @@ def test_a_rollout_rides_out_a_minute_without_api_server(
     # Backing off: each gate tried a handful of times, not every 2 s (30 times).
     assert errors_during <= gates * steps, f"{errors_during} failed passes in {elapsed:.0f}s"
     assert errors_during >= 1, "no pass failed: was the API server really gone?"
-    assert cpu < 0.1 * elapsed, f"{cpu:.1f}s of CPU in {elapsed:.0f}s without API server"
+    # Not spinning: a loop that retried without backing off burns a whole core. The
+    # rollout's probes go on meanwhile, and two test workers share the machine's two
+    # cores (bench/outage.py measures the figure itself, on an idle machine).
+    assert cpu < 0.15 * elapsed, f"{cpu:.1f}s of CPU in {elapsed:.0f}s without API server"
 
     # Back: the rollout resumes from its status, and every step was taken once.
     def promoted() -> bool:

@@ -98,13 +98,18 @@ async def test_failed_startup_fails_at_once_and_health_reports_it() -> None:
     assert "server says: Startup failed" in health.message
 
 
+# The flapping test is about what the app says when it flaps, not about latency:
+# its bound is loose, so that a busy machine's slow answer is not a failure of its own.
+PATIENT_HEALTH = HEALTH.model_copy(update={"max_latency": HEALTH.timeout})
+
+
 async def _run_health_until(
     url: str, tracker: HealthTracker, done: object, deadline: float = 6.0
 ) -> list[ProbeObservation]:
     seen: list[ProbeObservation] = []
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        obs = await run_health_probe(url, HEALTH)
+        obs = await run_health_probe(url, PATIENT_HEALTH)
         tracker.feed(obs)
         seen.append(obs)
         if callable(done) and done(seen):

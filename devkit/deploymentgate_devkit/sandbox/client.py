@@ -538,7 +538,9 @@ class Sandbox:
         )
         if wait_for_service_account:
             path = f"/api/v1/namespaces/{name}/serviceaccounts/default"
-            self.wait_for(lambda: self.request("GET", path), timeout=30, interval=0.05)
+            # The serviceaccount controller makes it; on a machine busy with two
+            # test workers' clusters that has taken over 30 s.
+            self.wait_for(lambda: self.request("GET", path), timeout=90, interval=0.05)
         return name
 
     def delete_namespace(self, name: str, *, wait: bool = False, timeout: float = 60) -> None:

@@ -6,11 +6,11 @@ health endpoint that answers headers fast and the body slowly is slow.
 
 from __future__ import annotations
 
-from deploymentgate.models import GateSpec, HealthProbe, Model
+from deploymentgate.models import HealthProbe
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probes.body_match import body_mismatches
 from deploymentgate.probes.http_client import ProbeHTTPError, fetch, hardened_client
-from deploymentgate.probes.kind_runner import PodTarget, ProbeRunner
+from deploymentgate.probes.kind_runner import SectionRunner
 from deploymentgate.probes.limits import MAX_BODY_BYTES
 from deploymentgate.probes.observe import clip, observation, parse_json_object
 from deploymentgate.probes.urls import probe_url
@@ -62,19 +62,4 @@ async def run_health_probe(
     )
 
 
-class HealthRunner(ProbeRunner):
-    kind = ProbeKind.HEALTH
-
-    async def probe(
-        self,
-        spec: GateSpec,
-        section: Model,
-        pod: PodTarget,
-        *,
-        revision: str | None,
-        honor_port: bool = True,
-    ) -> ProbeObservation:
-        assert isinstance(section, HealthProbe)
-        return await run_health_probe(
-            pod.base_url, section, honor_port=honor_port, target=pod.name, revision=revision
-        )
+HEALTH_RUNNER = SectionRunner(ProbeKind.HEALTH, HealthProbe, run_health_probe)

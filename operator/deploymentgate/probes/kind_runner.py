@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from deploymentgate.models import GateSpec, Model
 from deploymentgate.observations import ProbeKind, ProbeObservation
@@ -101,3 +102,32 @@ class ProbeRunner:
     def rounds(self, spec: GateSpec, section: Model) -> Rounds:
         """The operator's rounds of this kind for one gate (not for per-pod kinds)."""
         return Rounds(self, spec, section)
+
+
+S = TypeVar("S", bound=Model)
+# A kind's one run against one URL, from its spec section alone:
+# run(base_url, section, *, honor_port, target, revision).
+SectionRun = Callable[..., Awaitable[ProbeObservation]]
+
+
+class SectionRunner(ProbeRunner, Generic[S]):
+    """The runner of a kind whose one run needs only the pod's URL and its section
+    (health, WebSocket): `kind`, the section's type, and that run."""
+
+    def __init__(self, kind: ProbeKind, section_type: type[S], run: SectionRun) -> None:
+        self.kind, self.section_type, self.run = kind, section_type, run
+
+    async def probe(
+        self,
+        spec: GateSpec,
+        section: Model,
+        pod: PodTarget,
+        *,
+        revision: str | None,
+        honor_port: bool = True,
+    ) -> ProbeObservation:
+        if not isinstance(section, self.section_type):
+            raise TypeError(f"{self.kind.value} runs on {self.section_type.__name__}")
+        return await self.run(
+            pod.base_url, section, honor_port=honor_port, target=pod.name, revision=revision
+        )

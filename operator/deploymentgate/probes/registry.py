@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from deploymentgate.observations import ProbeKind
 from deploymentgate.probes.error_rate import ErrorRateRunner
-from deploymentgate.probes.health import HealthRunner
+from deploymentgate.probes.health import HEALTH_RUNNER
 from deploymentgate.probes.kind_runner import ProbeRunner
 from deploymentgate.probes.startup import StartupRunner
-from deploymentgate.probes.websocket import WebSocketRunner
+from deploymentgate.probes.websocket import WEBSOCKET_RUNNER
 
 _RUNNERS: dict[ProbeKind, ProbeRunner] = {
-    r.kind: r for r in (StartupRunner(), HealthRunner(), WebSocketRunner(), ErrorRateRunner())
+    r.kind: r for r in (StartupRunner(), HEALTH_RUNNER, WEBSOCKET_RUNNER, ErrorRateRunner())
 }
 
 

@@ -18,11 +18,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from deploymentgate.models import GateSpec, Model, WebSocketProbe
+from deploymentgate.models import WebSocketProbe
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probes.budget import budget
 from deploymentgate.probes.event_flow import EventFlow, wall_clock
-from deploymentgate.probes.kind_runner import PodTarget, ProbeRunner
+from deploymentgate.probes.kind_runner import SectionRunner
 from deploymentgate.probes.limits import (
     DEADLINE_SLACK_SECONDS,
     MAX_WS_MESSAGES,
@@ -194,19 +194,4 @@ def _ms(seconds: float) -> str:
     return f"{ms:.1f}ms" if ms < 10 else f"{ms:.0f}ms"
 
 
-class WebSocketRunner(ProbeRunner):
-    kind = ProbeKind.WEBSOCKET
-
-    async def probe(
-        self,
-        spec: GateSpec,
-        section: Model,
-        pod: PodTarget,
-        *,
-        revision: str | None,
-        honor_port: bool = True,
-    ) -> ProbeObservation:
-        assert isinstance(section, WebSocketProbe)
-        return await run_websocket_probe(
-            pod.base_url, section, honor_port=honor_port, target=pod.name, revision=revision
-        )
+WEBSOCKET_RUNNER = SectionRunner(ProbeKind.WEBSOCKET, WebSocketProbe, run_websocket_probe)
