@@ -23,7 +23,7 @@ spec:
   service: chat
   probes:
     startup: {port: 1, phaseTimeout: 600ms, timeout: 8s, pollInterval: 50ms}
-    health: {port: 1, maxLatency: 500ms}
+    health: {port: 1, maxLatency: 2s}
     websocket: {port: 1, timeout: 3s}
   rollback:
     errorRate: {path: /api/chat, requestsPerInterval: 25, minRequests: 50}
@@ -184,7 +184,7 @@ async def test_check_only_a_probe_the_gate_lacks_is_a_usage_error(tmp_path: Path
 
 async def test_check_reports_a_malformed_gate_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "gate.yaml"
-    path.write_text(GATE.replace("maxLatency: 500ms", "maxLatency: quick"))
+    path.write_text(GATE.replace("maxLatency: 2s", "maxLatency: quick"))
     result = await check("-f", str(path), "--url", "http://127.0.0.1:9")
     assert result.code == 2
     assert f"{path}:9: spec.probes.health.maxLatency: not a duration: 'quick'" in result.err
