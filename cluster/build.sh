@@ -8,7 +8,9 @@
 #            it also copies the Gateway API CRDs (standard channel) of the version
 #            Traefik was built against from the module cache into
 #            cluster/traefik/crds.
-# Usage: cluster/build.sh [cluster] [traefik]   (no group: both)
+#   gitops   gitops-check (cluster/gitops-check): Argo CD's Lua interpreter and Flux's
+#            kstatus, which only the GitOps tests use.
+# Usage: cluster/build.sh [cluster] [gitops] [traefik]   (no group: all three)
 # A stamp per group makes a warm run a no-op; any change to a group's go.mod,
 # go.sum, sources or this script rebuilds that group.
 set -euo pipefail
@@ -54,6 +56,23 @@ build_traefik() {
   echo "traefik built in $(( $(date +%s) - start ))s into $out"
 }
 
+# gitops-check: Argo CD's Lua interpreter and Flux's kstatus, for the GitOps tests.
+build_gitops() {
+  local stamp start
+  stamp=$(cat "$here"/gitops-check/go.mod "$here"/gitops-check/go.sum "$here"/gitops-check/*.go "$0" \
+    | sha256sum | cut -c1-16)
+  if up_to_date .stamp-gitops "$stamp" gitops-check; then
+    echo "gitops-check up to date in $out"
+    return
+  fi
+  start=$(date +%s)
+  echo "building gitops-check ..."
+  (cd "$here/gitops-check" && go build -trimpath -ldflags "-s -w" -o "$out/" \
+    deploymentgate.dev/cluster/gitops-check)
+  echo "$stamp" > "$out/.stamp-gitops"
+  echo "gitops-check built in $(( $(date +%s) - start ))s into $out"
+}
+
 build_cluster() {
   local stamp k8s_version pkg ldflags start
   stamp=$(cat "$here"/k8s/go.mod "$here"/k8s/go.sum "$here"/k8s/etcd/main.go \
@@ -81,11 +100,11 @@ build_cluster() {
 }
 
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(cluster traefik)
+[ ${#groups[@]} -gt 0 ] || groups=(cluster gitops traefik)
 for group in "${groups[@]}"; do
   case $group in
-    cluster | traefik) ;;
-    *) echo "usage: $0 [cluster] [traefik] (no group: both); unknown group: $group" >&2; exit 2 ;;
+    cluster | gitops | traefik) ;;
+    *) echo "usage: $0 [cluster] [gitops] [traefik] (no group: all); unknown group: $group" >&2; exit 2 ;;
   esac
 done
 for group in "${groups[@]}"; do

@@ -1,5 +1,6 @@
 """`make generate`: write the files generated from the models into the checkout:
-the CRDs, the admission policies (and the chart's copies) and docs/reference.md.
+the CRDs, the admission policies (and the chart's copies), docs/reference.md and
+Argo CD's argocd-cm entries (from the shipped Lua customizations).
 
 The texts come from `deploymentgate.manifests` (pure builders); writing them
 is a development step, so it lives here and not in the shipped package.
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from deploymentgate.manifests import crdgen, reference
+from deploymentgate.manifests import argocd, crdgen, reference
 
 # devkit/deploymentgate_devkit/generate.py -> repository root
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +24,9 @@ def generated(root: Path = ROOT) -> dict[Path, str]:
     files: Mapping[PurePosixPath, str] = {
         **crdgen.generated_files(),
         reference.PAGE: reference.render(),
+        argocd.CONFIG_MAP_FILE: argocd.config_map_patch(
+            {s: (root / argocd.CUSTOMIZATION / s).read_text() for s in argocd.scripts()}
+        ),
     }
     return {root / relative: text for relative, text in files.items()}
 

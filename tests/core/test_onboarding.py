@@ -110,6 +110,8 @@ def test_idle_gate_is_settled_and_ready() -> None:
         "Progressing": "False",
         "Verified": "True",
         "Degraded": "False",
+        "Reconciling": "False",
+        "Stalled": "False",
     }
 
 

@@ -224,9 +224,13 @@ class GateWorld:
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(list(objects)))
 
     def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        return self.cluster.kubectl("-n", self.namespace, *args, input=input, check=check)
+        return self.cluster.kubectl("-n", self.namespace, *args, input=input, check=check, env=env)
 
     def set_version(self, version: str, *, mode: str | None = None, **env: str) -> None:
         """Ship a new revision in one template change, as `kubectl set image/env` would."""

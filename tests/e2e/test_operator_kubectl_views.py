@@ -113,6 +113,8 @@ def test_kubectl_get_and_describe_show_phase_weight_probe_numbers_and_events(
         "Progressing": "True",
         "Verified": "True",
         "Degraded": "False",
+        "Reconciling": "True",
+        "Stalled": "False",
     }, st
     events = table(section(text, "Events"))
     reasons = [e["Reason"] for e in events if e.get("Reason") != "------"]

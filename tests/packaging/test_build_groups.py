@@ -104,10 +104,19 @@ def test_the_traefik_group_builds_traefik_and_copies_the_crds_only(build: Build)
     assert not any("k8s.io/kubernetes" in call or "helm" in call for call in build.go_calls())
 
 
-def test_no_group_builds_both(build: Build) -> None:
+def test_the_gitops_group_builds_gitops_check_only(build: Build) -> None:
+    done = build("gitops")
+    assert done.returncode == 0, done.stderr
+    assert build.tools() == {"gitops-check"}
+    assert build.go_calls() == [
+        f"build -trimpath -ldflags -s -w -o {build.bin}/ deploymentgate.dev/cluster/gitops-check"
+    ]
+
+
+def test_no_group_builds_all_three(build: Build) -> None:
     done = build()
     assert done.returncode == 0, done.stderr
-    assert build.tools() == CLUSTER_TOOLS | {"traefik"}
+    assert build.tools() == CLUSTER_TOOLS | {"traefik", "gitops-check"}
 
 
 def test_an_unknown_group_builds_nothing(build: Build) -> None:

@@ -522,3 +522,56 @@ def test_chart_app_version_is_the_operator_version(chart_dir: Path, render: Rend
     digest = "sha256:" + "a" * 64
     pinned = render({"image": {"digest": digest}}).operator_container["image"]
     assert pinned.endswith(f"@{digest}")
+
+
+# ------------------------------------------- the serving key of gated Services
+
+MUTATING_API = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
+SELECTOR_POLICY = "serving-selector.rollout.deploymentgate.dev"
+
+
+def selector_policy_kinds(rendered: Rendered) -> list[str]:
+    return [o["kind"] for o in rendered.objects if o["metadata"]["name"] == SELECTOR_POLICY]
+
+
+def test_the_selector_policy_follows_what_the_cluster_serves(
+    helm: Path, chart_dir: Path, tmp_path: Path
+) -> None:
+    """`auto`: mending (MutatingAdmissionPolicy) where the API server serves it,
+    refusing (ValidatingAdmissionPolicy) elsewhere; both for the release's own
+    ServiceAccount."""
+    mutating = helm_template(helm, chart_dir, extra=["--api-versions", MUTATING_API])
+    plain = helm_template(helm, chart_dir)
+    assert selector_policy_kinds(mutating) == [
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+    ]
+    assert selector_policy_kinds(plain) == [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ]
+    operator = f"system:serviceaccount:{NAMESPACE}:rel-deploymentgate"
+    for rendered in (mutating, plain):
+        (policy,) = [
+            o
+            for o in rendered.objects
+            if o["metadata"]["name"] == SELECTOR_POLICY and o["kind"].endswith("Policy")
+        ]
+        (condition,) = policy["spec"]["matchConditions"]
+        assert condition["expression"] == f"request.userInfo.username != '{operator}'"
+    forced = helm_template(
+        helm,
+        chart_dir,
+        write_values(tmp_path, {"servingSelectorPolicy": {"kind": "Validating"}}),
+        extra=["--api-versions", MUTATING_API],
+    )
+    assert selector_policy_kinds(forced)[0] == "ValidatingAdmissionPolicy"
+    off = helm_template(
+        helm, chart_dir, write_values(tmp_path, {"servingSelectorPolicy": {"enabled": False}})
+    )
+    assert selector_policy_kinds(off) == []
+
+
+def test_an_unknown_selector_policy_kind_is_refused_by_name(render: RenderFn) -> None:
+    with pytest.raises(HelmError, match="kind"):
+        render({"servingSelectorPolicy": {"kind": "Sometimes"}})

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -358,9 +358,11 @@ class Sandbox:
         check: bool = True,
         timeout: float = 60,
         kubeconfig: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the real kubectl (admin unless another kubeconfig is given)."""
-        env = self.env
+        """Run the real kubectl (admin unless another kubeconfig is given), with
+        `env` added to its environment (e.g. KUBE_EDITOR)."""
+        env = {**self.env, **(env or {})}
         if kubeconfig is not None:
             env["KUBECONFIG"] = str(kubeconfig)
         argv = [str(self.bin_dir / "kubectl"), *args]

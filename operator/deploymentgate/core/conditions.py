@@ -1,8 +1,14 @@
-"""Conditions (Ready / Progressing / Verified / Degraded) and the bounded history.
+"""Conditions and the bounded history.
 
 Conditions are derived from the phase on every reconcile; a condition's
 lastTransitionTime moves only when its status flips, so tools that wait on
 conditions (`kubectl wait --for=condition=Ready`) see real transitions.
+
+Ready / Progressing / Verified / Degraded say where the rollout stands.
+Reconciling and Stalled follow kstatus' conventions (abnormal-true), which
+Flux's health checks read: Reconciling while a revision is adopted,
+verified, signed off, stepped or promoted (in progress), Stalled once it is
+rolled back, blocked or the gate is invalid (failed: no waiting will help).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ _ROLLING = {
     Phase.PROGRESSING,
     Phase.PROMOTING,
 }
+_FAILED = {Phase.ROLLED_BACK, Phase.BLOCKED, Phase.INVALID}
 _VERIFIED = {Phase.AWAITING_APPROVAL, Phase.PROGRESSING, Phase.PROMOTING, Phase.PROMOTED}
 
 
@@ -32,7 +39,9 @@ def derive(status: GateStatus, now: datetime) -> list[Condition]:
         ("Ready", _flag(phase in (Phase.IDLE, Phase.PROMOTED)), reason),
         ("Progressing", _flag(phase in _ROLLING), reason),
         _verified(status),
-        ("Degraded", _flag(phase in (Phase.ROLLED_BACK, Phase.BLOCKED, Phase.INVALID)), reason),
+        ("Degraded", _flag(phase in _FAILED), reason),
+        ("Reconciling", _flag(phase in _ROLLING), reason),
+        ("Stalled", _flag(phase in _FAILED), reason),
     ]
     old = {c.type: c for c in status.conditions}
     out = []

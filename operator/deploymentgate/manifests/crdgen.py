@@ -18,7 +18,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
-from deploymentgate.manifests import approval_policy, command_policy, serving_policy
+from deploymentgate.manifests import (
+    approval_policy,
+    command_policy,
+    selector_policy,
+    serving_policy,
+)
 from deploymentgate.models import (
     API_GROUP,
     API_VERSION,
@@ -329,6 +334,26 @@ GUARD_HEADER = (
 )
 
 
+SELECTOR_FILE = "serving-selector-policy.yaml"
+SELECTOR_GUARD_FILE = "serving-selector-guard.yaml"
+SELECTOR_HEADER = (
+    "# Generated from deploymentgate/manifests/selector_policy.py by `make generate`.\n"
+    "# Kubernetes 1.36+: puts deploymentgate.dev/serving back into a gated Service's selector\n"
+    "# when anyone but the operator writes it without the key. The operator's ServiceAccount\n"
+    "# below is the chart's default: edit it if yours differs.\n"
+)
+SELECTOR_CHART_HEADER = (
+    "# Generated from deploymentgate/manifests/selector_policy.py by `make generate`.\n"
+    "# templates/serving-selector-policy.yaml puts the release's ServiceAccount in place of the\n"
+    "# operator's placeholder user below.\n"
+)
+SELECTOR_GUARD_HEADER = (
+    "# Generated from deploymentgate/manifests/selector_policy.py by `make generate`.\n"
+    "# For clusters without MutatingAdmissionPolicy: refuses a write by anyone but the operator\n"
+    "# that drops deploymentgate.dev/serving from a gated Service's selector.\n"
+)
+
+
 COMMANDS_FILE = "commands-policy.yaml"
 COMMANDS_HEADER = (
     "# Generated from deploymentgate/manifests/command_policy.py by"
@@ -356,6 +381,20 @@ def generated_files() -> dict[PurePosixPath, str]:
         CHART / "files" / POLICY_FILE: policy,
         POLICIES / SERVING_FILE: SERVING_HEADER
         + _yaml(serving_policy.policy(), serving_policy.binding()),
+        POLICIES / SELECTOR_FILE: SELECTOR_HEADER
+        + _yaml(selector_policy.mutating_policy(), selector_policy.mutating_binding()),
+        POLICIES / SELECTOR_GUARD_FILE: SELECTOR_GUARD_HEADER
+        + _yaml(selector_policy.validating_policy(), selector_policy.validating_binding()),
+        CHART / "files" / SELECTOR_FILE: SELECTOR_CHART_HEADER
+        + _yaml(
+            selector_policy.mutating_policy(serving_policy.CHART_OPERATOR_PLACEHOLDER),
+            selector_policy.mutating_binding(),
+        ),
+        CHART / "files" / SELECTOR_GUARD_FILE: SELECTOR_CHART_HEADER
+        + _yaml(
+            selector_policy.validating_policy(serving_policy.CHART_OPERATOR_PLACEHOLDER),
+            selector_policy.validating_binding(),
+        ),
         CHART / "files" / SERVING_FILE: SERVING_CHART_HEADER
         + _yaml(
             serving_policy.policy(serving_policy.CHART_OPERATOR_PLACEHOLDER),
