@@ -25,7 +25,8 @@ def generated(root: Path = ROOT) -> dict[Path, str]:
         **crdgen.generated_files(),
         reference.PAGE: reference.render(),
         argocd.CONFIG_MAP_FILE: argocd.config_map_patch(
-            {s: (root / argocd.CUSTOMIZATION / s).read_text() for s in argocd.scripts()}
+            # The Lua files are sources of the checkout, not generated: read from ROOT.
+            {s: (ROOT / argocd.CUSTOMIZATION / s).read_text() for s in argocd.scripts()}
         ),
     }
     return {root / relative: text for relative, text in files.items()}

@@ -20,6 +20,7 @@ from rollout_helpers import (
     gate,
     gate_spec,
     wait_rested,
+    wait_until,
 )
 
 from deploymentgate.k8s.builders import SERVING_LABEL
@@ -226,7 +227,9 @@ def test_gates_the_schema_cannot_judge_are_marked_invalid_and_never_touch_traffi
         '{"spec": {"rollback": {"errorRate": {"threshold": "5%"}}}}',
     )
     status = fixed.wait_phase("Idle", 60, allowed={"Invalid", "Initializing"})
-    assert world.replicas("chat") == 0 and fixed.serving_versions() == {"v1": 2}
+    # The pass that writes Idle scales the team's Deployment after its status write.
+    wait_until(lambda: world.replicas("chat") == 0, 10, what="the team's Deployment at 0")
+    assert fixed.serving_versions() == {"v1": 2}
     assert world.service_selector() == {**TEAM_SELECTOR, SERVING_LABEL: fixed.gate_name}
     assert "SpecValid" in [h["reason"] for h in status["history"]]
     assert operator.running
