@@ -59,8 +59,21 @@ def _unavailable(name: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `check ... -- ./run-server --port 8000`: the words after the first `--` are a
+    # command, never options; split here, as argparse's handling of `--` varies by
+    # Python version. A subcommand takes them by declaring a `service` default.
+    service = None
+    if "--" in argv:
+        at = argv.index("--")
+        argv, service = argv[:at], argv[at + 1 :]
     args, unknown = parser.parse_known_args(argv)
-    if unknown and not getattr(args, "unavailable", False):
+    unavailable = getattr(args, "unavailable", False)
+    if service is not None and not unavailable:
+        if not hasattr(args, "service"):
+            unknown += ["--", *service]
+        args.service = service
+    if unknown and not unavailable:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     func = getattr(args, "func", None)
     if func is None:

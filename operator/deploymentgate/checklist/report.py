@@ -3,8 +3,11 @@ with the numbers behind each verdict."""
 
 from __future__ import annotations
 
+import shlex
+import signal
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from deploymentgate.observations import ProbeKind, ProbeObservation
@@ -13,6 +16,31 @@ from deploymentgate.probes.urls import redact
 
 MARKS = {True: "✅", False: "❌", None: "⚠️"}
 STATUS = {True: "pass", False: "fail", None: "no data"}
+
+
+@dataclass(frozen=True)
+class ServiceExit:
+    """The service check started (`-- COMMAND`) exited before the checks finished:
+    whatever the probes saw, the check fails."""
+
+    command: tuple[str, ...]
+    returncode: int  # negative: the signal that ended it
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+    @property
+    def message(self) -> str:
+        how = f"exited with code {self.returncode}"
+        if self.signal_name:
+            how = f"was killed by {self.signal_name}"
+        return f"{redact(shlex.join(self.command))} {how} before the checks finished"
 
 
 def _title(kind: ProbeKind) -> str:
@@ -24,12 +52,20 @@ def _width() -> int:
     return max(len(_title(k.kind)) for k in kinds() if k.runs)
 
 
-def all_passed(observations: Sequence[ProbeObservation]) -> bool:
-    """Only an explicit pass counts: a failure or "no data" fails the check."""
-    return bool(observations) and all(o.ok is True for o in observations)
+def all_passed(
+    observations: Sequence[ProbeObservation], service: ServiceExit | None = None
+) -> bool:
+    """Only an explicit pass counts: a failure, "no data" or the service's exit fails the check."""
+    return service is None and bool(observations) and all(o.ok is True for o in observations)
 
 
-def render_text(observations: Sequence[ProbeObservation], *, gate: str | None, url: str) -> str:
+def render_text(
+    observations: Sequence[ProbeObservation],
+    *,
+    gate: str | None,
+    url: str,
+    service: ServiceExit | None = None,
+) -> str:
     title = f"DeploymentGate {gate}" if gate else "DeploymentGate"
     lines = [f"{title} — checking {redact(url)}", ""]
     width = _width()
@@ -50,22 +86,32 @@ def render_text(observations: Sequence[ProbeObservation], *, gate: str | None, u
             lines.extend(
                 textwrap.wrap(numbers, width=110, initial_indent=indent, subsequent_indent=indent)
             )
+    if service is not None:
+        head = f"{MARKS[False]} {'Service':<{width}}  "
+        lines.extend(
+            textwrap.wrap(service.message, 110, initial_indent=head, subsequent_indent=indent)
+        )
     passed = sum(o.ok is True for o in observations)
     failed = sum(o.ok is False for o in observations)
     no_data = sum(o.ok is None for o in observations)
-    verdict = "PASSED" if all_passed(observations) else "FAILED"
+    verdict = "PASSED" if all_passed(observations, service) else "FAILED"
     parts = [f"{passed} passed", f"{failed} failed"] + ([f"{no_data} no data"] if no_data else [])
+    parts += ["the service exited"] if service else []
     lines += ["", f"Result: {verdict} ({', '.join(parts)})"]
     return "\n".join(lines)
 
 
 def render_json(
-    observations: Sequence[ProbeObservation], *, gate: str | None, url: str
+    observations: Sequence[ProbeObservation],
+    *,
+    gate: str | None,
+    url: str,
+    service: ServiceExit | None = None,
 ) -> dict[str, Any]:
-    return {
+    report: dict[str, Any] = {
         "gate": gate,
         "url": redact(url),
-        "passed": all_passed(observations),
+        "passed": all_passed(observations, service),
         "checks": [
             {
                 "probe": obs.kind.value,
@@ -82,6 +128,14 @@ def render_json(
             for obs in observations
         ],
     }
+    if service is not None:
+        report["serviceExit"] = {
+            "command": redact(shlex.join(service.command)),
+            "exitCode": service.returncode if service.returncode >= 0 else None,
+            "signal": service.signal_name,
+            "message": service.message,
+        }
+    return report
 
 
 # Per-phase and per-event numbers repeat what the message already says; the
