@@ -1,7 +1,8 @@
 """The operator's kopf handlers, one module per job, registered as they were
-in one module (plus the two HPA indexes of issue 20): kopf finds a handler only if `controller.handlers` imports the
-module that registers it, and its id (the function's name) is what kopf's
-annotations and the index keyword arguments are named after."""
+in one module (plus the two HPA indexes): kopf finds a handler only if
+`controller.handlers` imports the module that registers it, and its id (the
+function's name) is what kopf's annotations and the index keyword arguments
+are named after."""
 
 from __future__ import annotations
 
