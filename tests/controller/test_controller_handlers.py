@@ -1,7 +1,8 @@
 """The operator's kopf handlers, one module per job, registered as they were
-in one module: kopf finds a handler only if `controller.handlers` imports the
-module that registers it, and its id (the function's name) is what kopf's
-annotations and the index keyword arguments are named after."""
+in one module (plus the two HPA indexes): kopf finds a handler only if
+`controller.handlers` imports the module that registers it, and its id (the
+function's name) is what kopf's annotations and the index keyword arguments
+are named after."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ DEPLOYMENTS = ("apps", "deployments")
 SERVICES = ("", "services")
 PODS = ("", "pods")
 JOBS = ("batch", "jobs")
+HPAS = ("autoscaling", "horizontalpodautoscalers")
 GATES = (API_GROUP, PLURAL)
 APPROVALS = (API_GROUP, APPROVAL_PLURAL)
 
@@ -28,6 +30,8 @@ EXPECTED = [
     ("IndexingHandler", "owned_idx", DEPLOYMENTS),
     ("IndexingHandler", "services_idx", SERVICES),
     ("IndexingHandler", "pods_idx", PODS),
+    ("IndexingHandler", "autoscalers_idx", HPAS),
+    ("IndexingHandler", "scaling_idx", HPAS),
     ("IndexingHandler", "jobs_idx", JOBS),
     ("IndexingHandler", "gates_idx", GATES),
     ("IndexingHandler", "approvals_idx", APPROVALS),

@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from deploymentgate.core import (
+    AutoscalerState,
     Decision,
+    EnsureAutoscaler,
     EnsureServing,
     EnsureSmokeJob,
     EnsureVerification,
@@ -22,6 +24,7 @@ from deploymentgate.core import (
     Observations,
     ProbeRun,
     RecordEvent,
+    RemoveAutoscaler,
     RemoveServing,
     RemoveSmokeJob,
     RemoveVerification,
@@ -225,6 +228,9 @@ class Sim:
     smoke_jobs: dict[str, SmokeJobState] = dataclasses.field(default_factory=dict)
     smoke_created: list[EnsureSmokeJob] = dataclasses.field(default_factory=list)
     pod_url: str = "http://10.0.0.9:8000"  # the ready verification pod's URL ("": unknown)
+    # The team's HPA on their Deployment, and the gate's own copy of it.
+    team_hpa: AutoscalerState | None = None
+    own_hpa: AutoscalerState | None = None
 
     def observe(self, probes: Iterable[ProbeObservation] = ()) -> Observations:
         return Observations(
@@ -248,6 +254,8 @@ class Sim:
             commands=dict(self.commands),
             smoke_jobs=dict(self.smoke_jobs),
             verification_url=(self.pod_url or None) if self.verification.ready > 0 else None,
+            autoscaler=self.team_hpa,
+            own_autoscaler=self.own_hpa,
         )
 
     def _gateway_seen(self) -> GatewayState:
@@ -294,6 +302,23 @@ class Sim:
         )
         self._ready("target")
         return template_revision(tpl)
+
+    def autoscale(self, metrics_want: int | None = None) -> None:
+        """One sync of the HPA controller on the gate's copy: the Deployment it
+        scales goes to the bounds (or to what the metrics want, within them)."""
+        hpa = self.own_hpa
+        if hpa is None:
+            return
+        revision = hpa.revision or ""
+        current = self.serving.get(revision)
+        if current is None or not current.exists:
+            return
+        want = current.replicas if metrics_want is None else metrics_want
+        desired = max(hpa.min_replicas, min(hpa.max_replicas, want))
+        self.serving[revision] = dataclasses.replace(current, replicas=desired)
+        self._ready(revision)
+        self.own_hpa = dataclasses.replace(hpa, desired=desired, current=True)
+        self._sample()
 
     def scale_target(self, replicas: int) -> None:
         """Someone scales the team's Deployment (kubectl scale, HPA, GitOps replicas:)."""
@@ -409,6 +434,19 @@ class Sim:
         elif isinstance(action, RemoveSmokeJob):
             assert action.revision in self.smoke_jobs, action
             self.smoke_jobs.pop(action.revision)
+        elif isinstance(action, EnsureAutoscaler):
+            assert self.team_hpa is not None and action.revision in self.serving, action
+            assert dict(action.spec) == dict(self.team_hpa.spec), action  # the team's, as written
+            self.own_hpa = dataclasses.replace(
+                self.team_hpa,
+                name="chat-serving",
+                target=f"chat-{action.revision}",
+                revision=action.revision,
+                desired=self.own_hpa.desired if self.own_hpa else 0,
+                current=False,
+            )
+        elif isinstance(action, RemoveAutoscaler):
+            self.own_hpa = None
         elif isinstance(action, StartProbes):
             self.probing = action.run
         elif isinstance(action, StopProbes):

@@ -313,6 +313,7 @@ NAMESPACED: Grants = {
     ("rollout.deploymentgate.dev", "deploymentgates/status", ""): {"patch"},
     ("apps", "deployments", ""): {"list", "watch", "create", "patch", "delete"},
     ("apps", "deployments/scale", ""): {"patch"},
+    ("autoscaling", "horizontalpodautoscalers", ""): {"list", "watch", "create", "patch", "delete"},
     ("", "services", ""): {"list", "watch", "patch"},
     ("", "pods", ""): {"list", "watch"},
     ("", "pods/log", ""): {"get"},

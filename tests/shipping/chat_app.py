@@ -27,12 +27,16 @@ def chat_objects(
     steps: tuple[int, ...] = (50, 100),
     step_duration: str = "2s",
     smoke: bool = False,
+    autoscaler: bool = False,
 ) -> list[dict[str, Any]]:
     """Deployment, Service and DeploymentGate of one chat backend (`smoke`: with a
-    smoke-test Job that GETs the verification pod's /health)."""
+    smoke-test Job that GETs the verification pod's /health; `autoscaler`: with
+    the team's HPA on the Deployment, its minimum the Deployment's replicas)."""
+    hpa = [manifests.chat_autoscaler(name, min_replicas=replicas)] if autoscaler else []
     return [
         manifests.chat_deployment(name, replicas=replicas),
         manifests.chat_service(name),
+        *hpa,
         gate_object(name, steps=steps, step_duration=step_duration, smoke=smoke),
     ]
 

@@ -29,8 +29,10 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 # Only what Deployments, ReplicaSets, Jobs, namespaces, service accounts, RBAC
-# aggregation and garbage collection need. endpointslice/endpoints controllers are
-# off on purpose: they cannot publish loopback pod IPs (see slices.py).
+# aggregation, garbage collection, HorizontalPodAutoscalers and
+# PodDisruptionBudgets need (teams ship both with their Deployments, and an HPA's
+# minReplicas/maxReplicas change the replicas a gate sees). endpointslice/endpoints
+# controllers are off on purpose: they cannot publish loopback pod IPs (see slices.py).
 CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
@@ -41,6 +43,10 @@ CONTROLLERS = (
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",
     "clusterrole-aggregation-controller",
+    # No metrics API here (no metrics-server): an HPA's metrics stay unknown, but
+    # the controller enforces minReplicas/maxReplicas before it reads any metric.
+    "horizontal-pod-autoscaler-controller",
+    "disruption-controller",
 )
 
 
@@ -131,6 +137,12 @@ def controller_manager_args(cfg: ControlPlaneConfig, kubeconfig: Path) -> list[s
         "--concurrent-replicaset-syncs=10",
         "--concurrent-gc-syncs=20",
         "--concurrent-namespace-syncs=10",
+        # A new HPA or a spec change is acted on at once, but anything else waits
+        # for the HPA's next pass, one per period (15s by default): a target
+        # scaled outside minReplicas..maxReplicas (kubectl scale, a rollout tool)
+        # and the status.currentReplicas that follows a rescale. 5s keeps a test's
+        # wait for those short, at the cost of one pass per HPA every 5s.
+        "--horizontal-pod-autoscaler-sync-period=5s",
         "--profiling=false",
         "--v=0",
     ]

@@ -64,6 +64,27 @@ def chat_service(name: str = "chat") -> dict[str, Any]:
     }
 
 
+def chat_autoscaler(
+    name: str = "chat", *, min_replicas: int = 2, max_replicas: int = 6
+) -> dict[str, Any]:
+    """The team's HPA on their Deployment, as a team writes it (CPU at 70%)."""
+    metric = {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
+    }
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": min_replicas,
+            "maxReplicas": max_replicas,
+            "metrics": [metric],
+        },
+    }
+
+
 def fast_gate_spec(
     target: str = "chat",
     *,

@@ -20,10 +20,12 @@ from deploymentgate.controller.workloads import DeploymentInfo
 from deploymentgate.controller.world import World
 from deploymentgate.core import (
     Action,
+    EnsureAutoscaler,
     EnsureServing,
     EnsureSmokeJob,
     EnsureVerification,
     GateService,
+    RemoveAutoscaler,
     RemoveServing,
     RemoveSmokeJob,
     RemoveVerification,
@@ -34,6 +36,8 @@ from deploymentgate.core import (
 )
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound, NotOwned
 from deploymentgate.k8s.builders import (
+    autoscaler_name,
+    build_autoscaler,
     build_serving,
     build_smoke_job,
     build_verification,
@@ -101,6 +105,26 @@ class Executor:
                         raise NotOwned(f"Job {job.name} is not owned by gate {me.name}")
                     with contextlib.suppress(NotFound):
                         await self.api.delete_owned_job(me.namespace, job.name, uid=job.uid)
+            case EnsureAutoscaler(revision=revision, spec=hpa_spec):
+                body = build_autoscaler(me.owner, target, revision, hpa_spec)
+                existing = world.autoscaler(me.namespace, autoscaler_name(target))
+                if existing is None:
+                    await self.api.create_autoscaler(body)
+                else:
+                    if not existing.owned_by(me.uid):
+                        raise NotOwned(
+                            f"HPA {existing.name} exists and is not owned by gate {me.name}"
+                        )
+                    await self.api.converge_owned_autoscaler(
+                        body, uid=existing.uid, gate_uid=me.uid
+                    )
+            case RemoveAutoscaler():
+                existing = world.autoscaler(me.namespace, autoscaler_name(target))
+                if existing is not None and existing.owned_by(me.uid):
+                    with contextlib.suppress(NotFound):
+                        await self.api.delete_owned_autoscaler(
+                            me.namespace, existing.name, uid=existing.uid
+                        )
             case RevertTarget(template=template):
                 await self.api.set_deployment_template(me.namespace, target, dict(template))
             case RouterAction():

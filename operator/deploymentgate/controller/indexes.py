@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 
+from deploymentgate.controller.autoscalers import AutoscalerInfo, summarize_autoscaler
 from deploymentgate.controller.jobs import JobInfo, is_smoke_job, summarize_job
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
 from deploymentgate.controller.registry import GATES, registry
@@ -79,6 +80,32 @@ async def pods_idx(
         reconciler.prober.on_pod(info)
     memo.wake_interested("pods", ns, gate)
     return {(ns, gate): info}
+
+
+@kopf.index("autoscaling", "v2", "horizontalpodautoscalers", registry=registry)
+async def autoscalers_idx(
+    namespace: str | None, body: kopf.Body, memo: Any, **_: Any
+) -> dict[tuple[str, str], AutoscalerInfo]:
+    """HPAs that scale a Deployment, by name; a change wakes the gates that
+    look at the Deployment it scales, and a gate's own HPA wakes that gate."""
+    info = summarize_autoscaler(body)
+    if info is None:
+        return {}
+    ns = namespace or ""
+    memo.wake_interested("autoscaler", ns, info.state.target)
+    owner = _controller_name(body)
+    if owner is not None:
+        memo.wake(ns, owner, "own-autoscaler")
+    return {(ns, info.name): info}
+
+
+@kopf.index("autoscaling", "v2", "horizontalpodautoscalers", registry=registry)
+async def scaling_idx(
+    namespace: str | None, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], AutoscalerInfo]:
+    """The same HPAs by the Deployment they scale."""
+    info = summarize_autoscaler(body)
+    return {(namespace or "", info.state.target): info} if info is not None else {}
 
 
 @kopf.index("batch", "v1", "jobs", registry=registry)
@@ -160,4 +187,6 @@ def world_of(kwargs: Mapping[str, Any]) -> World:
         gates=kwargs["gates_idx"],
         claims=kwargs["claims_idx"],
         jobs=kwargs["jobs_idx"],
+        autoscalers=kwargs["autoscalers_idx"],
+        scaling=kwargs["scaling_idx"],
     )

@@ -12,6 +12,7 @@ Trust rules, all applied here and nowhere else:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from deploymentgate.controller.identity import GateIdentity
 from deploymentgate.controller.jobs import JobInfo
@@ -21,6 +22,7 @@ from deploymentgate.controller.world import World
 from deploymentgate.core.inputs import (
     ABSENT,
     NO_SERVICE,
+    AutoscalerState,
     Conflict,
     ConflictCause,
     Holder,
@@ -29,6 +31,7 @@ from deploymentgate.core.inputs import (
 )
 from deploymentgate.k8s.builders import (
     SERVING_LABEL,
+    autoscaler_name,
     serving_name,
     smoke_name,
     verify_name,
@@ -87,10 +90,33 @@ def conflicts(
         info = world.deployment(gate.namespace, name)
         if info is not None and not info.owned_by(gate.uid):
             out.append(not_owned(gate, "Deployment", name, info.owner_uid))
+    if world.autoscalers_of(gate.namespace, gate.target):
+        name = autoscaler_name(gate.target)
+        scaler = world.autoscaler(gate.namespace, name)
+        if scaler is not None and not scaler.owned_by(gate.uid):
+            out.append(not_owned(gate, "HorizontalPodAutoscaler", name, scaler.owner_uid))
     adapter = adapter_for(gate.router)
     if adapter is not None:
         out += adapter.conflicts(gate, world)
     return tuple(out)
+
+
+def autoscalers(
+    gate: GateIdentity, world: World
+) -> tuple[AutoscalerState | None, AutoscalerState | None]:
+    """The team's HPA on the target Deployment (the first by name: the HPA
+    controller itself refuses to act on a Deployment two HPAs scale), and the
+    gate's own copy (at its name, controlled by this gate), each or None."""
+    if gate.target is None:
+        return None, None
+    team = next((a for a in world.autoscalers_of(gate.namespace, gate.target)), None)
+    own = world.autoscaler(gate.namespace, autoscaler_name(gate.target))
+    mine = None
+    if own is not None and own.owned_by(gate.uid):
+        scaled = world.deployment(gate.namespace, own.state.target)
+        ours = scaled is not None and scaled.owned_by(gate.uid)
+        mine = replace(own.state, revision=scaled.state.revision if ours and scaled else None)
+    return (team.state if team is not None else None), mine
 
 
 def holder(claimants: Iterable[GateRef]) -> GateRef | None:
@@ -160,6 +186,7 @@ def observe(
         status.stable_revision,
         status.verified_revision,
     )
+    team, own = autoscalers(gate, world)
     return Observations(
         target=target_state,
         serving={rev: info.state for rev, info in serving.items()},
@@ -169,4 +196,6 @@ def observe(
         held_by=held_by(gate, world),
         router_state=router_state(gate, world, router_reads),
         smoke_jobs={rev: job.state for rev, job in smoke_jobs(gate, world).items()},
+        autoscaler=team,
+        own_autoscaler=own,
     )

@@ -332,6 +332,7 @@ def _interest_of(
         keys.add(("gate", ns or me.namespace, name))
     if me.target:
         keys.add(("deployment", me.namespace, me.target))
+        keys.add(("autoscaler", me.namespace, me.target))  # the team's HPA on it
         keys.add(("deployment", me.namespace, verify_name(me.target)))
         for revision in (status.revision, status.stable_revision, status.verified_revision):
             if revision:

@@ -19,11 +19,13 @@ from typing import Any
 
 from deploymentgate.core import (
     Action,
+    EnsureAutoscaler,
     EnsureServing,
     EnsureSmokeJob,
     EnsureVerification,
     GateService,
     RecordEvent,
+    RemoveAutoscaler,
     RemoveServing,
     RemoveSmokeJob,
     RemoveVerification,
@@ -69,6 +71,11 @@ def describe(action: Action) -> str:
             return f"smoke-test Job for revision {revision} against {url}"
         case RemoveSmokeJob(revision=revision):
             return f"remove the smoke-test Job of revision {revision}"
+        case EnsureAutoscaler(revision=revision, spec=spec):
+            bounds = f"min {spec.get('minReplicas', 1)}, max {spec.get('maxReplicas')}"
+            return f"the team's HPA ({bounds}) on the serving Deployment of revision {revision}"
+        case RemoveAutoscaler():
+            return "remove the gate's copy of the team's HPA"
         case RevertTarget(revision=revision):
             return f"revert the Deployment's template to revision {revision}"
         case StartProbes(run=run):

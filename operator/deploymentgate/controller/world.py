@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from deploymentgate.controller.autoscalers import AutoscalerInfo
 from deploymentgate.controller.jobs import JobInfo
 from deploymentgate.controller.pods import PodInfo
 from deploymentgate.controller.workloads import DeploymentInfo, GateRef, ServiceInfo
@@ -36,6 +37,8 @@ class World:
     gates         (ns, name) -> a gate's status (for spec.requires)
     claims        ("deployment"|"service", ns, name) -> GateRef of each gate naming it
     jobs          (ns, gate label value) -> JobInfo of smoke-test Jobs carrying our labels
+    autoscalers   (ns, name) -> AutoscalerInfo of HPAs that scale a Deployment
+    scaling       (ns, Deployment name) -> AutoscalerInfo of the HPAs scaling it
     """
 
     deployments: IndexOf[DeploymentInfo] = field(default_factory=dict)
@@ -45,6 +48,8 @@ class World:
     gates: IndexOf[Mapping[str, Any]] = field(default_factory=dict)
     claims: IndexOf[GateRef] = field(default_factory=dict)
     jobs: IndexOf[JobInfo] = field(default_factory=dict)
+    autoscalers: IndexOf[AutoscalerInfo] = field(default_factory=dict)
+    scaling: IndexOf[AutoscalerInfo] = field(default_factory=dict)
     # Objects read live this pass because the index had not seen them yet.
     live: Mapping[tuple[str, str, str], DeploymentInfo | ServiceInfo] = field(default_factory=dict)
 
@@ -81,6 +86,13 @@ class World:
 
     def jobs_of(self, namespace: str, gate_label: str) -> list[JobInfo]:
         return list(self.jobs.get((namespace, gate_label)) or ())
+
+    def autoscaler(self, namespace: str, name: str) -> AutoscalerInfo | None:
+        return _first(self.autoscalers, (namespace, name))
+
+    def autoscalers_of(self, namespace: str, deployment: str) -> list[AutoscalerInfo]:
+        """The HPAs that scale this Deployment, by name."""
+        return sorted(self.scaling.get((namespace, deployment)) or (), key=lambda a: a.name)
 
     def gate_status(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return _first(self.gates, (namespace, name))

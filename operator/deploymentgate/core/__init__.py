@@ -9,6 +9,7 @@ carry out, `inputs` for what it must observe, and `crdgen` for the CRD.
 
 from deploymentgate.core.actions import (
     Action,
+    EnsureAutoscaler,
     EnsureServing,
     EnsureSmokeJob,
     EnsureVerification,
@@ -16,6 +17,7 @@ from deploymentgate.core.actions import (
     GateService,
     Reason,
     RecordEvent,
+    RemoveAutoscaler,
     RemoveServing,
     RemoveSmokeJob,
     RemoveVerification,
@@ -28,6 +30,7 @@ from deploymentgate.core.actions import (
 )
 from deploymentgate.core.decide import Decision, decide
 from deploymentgate.core.inputs import (
+    AutoscalerState,
     Observations,
     ObservedSignOff,
     ProbeRun,
@@ -40,7 +43,9 @@ from deploymentgate.core.status_patch import status_patch
 
 __all__ = [
     "Action",
+    "AutoscalerState",
     "Decision",
+    "EnsureAutoscaler",
     "EnsureServing",
     "EnsureSmokeJob",
     "EnsureVerification",
@@ -53,6 +58,7 @@ __all__ = [
     "ProbeWorkload",
     "Reason",
     "RecordEvent",
+    "RemoveAutoscaler",
     "RemoveServing",
     "RemoveSmokeJob",
     "RemoveVerification",

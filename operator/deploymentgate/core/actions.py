@@ -55,6 +55,22 @@ class ScaleTarget:
 
 
 @dataclass(frozen=True)
+class EnsureAutoscaler:
+    """Create or converge the gate's own HorizontalPodAutoscaler: the team's
+    HPA `spec` (its bounds, metrics and behavior), scaling the gate's serving
+    Deployment of `revision`."""
+
+    revision: str
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RemoveAutoscaler:
+    """Delete the gate's own HorizontalPodAutoscaler (the team's HPA governs
+    their Deployment again once it is handed back)."""
+
+
+@dataclass(frozen=True)
 class GateService:
     """Add (`gated`) or remove the serving key in `spec.service`'s selector.
 
@@ -191,6 +207,8 @@ WorkloadAction = (
     | RouterAction
     | EnsureSmokeJob
     | RemoveSmokeJob
+    | EnsureAutoscaler
+    | RemoveAutoscaler
 )
 ProbeAction = StartProbes | StopProbes
 Action = WorkloadAction | ProbeAction | RecordEvent

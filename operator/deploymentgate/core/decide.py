@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from deploymentgate.core import phases
+from deploymentgate.core import autoscaling, phases
 from deploymentgate.core.actions import (
     Action,
     Reason,
@@ -26,7 +26,7 @@ from deploymentgate.core.commands import apply_commands
 from deploymentgate.core.conditions import derive
 from deploymentgate.core.deletion import hand_back
 from deploymentgate.core.inputs import Observations
-from deploymentgate.core.plan import plan, route_actions, serving_actions
+from deploymentgate.core.plan import layout_for, plan, route_actions, serving_actions
 from deploymentgate.core.routers import routers
 from deploymentgate.core.run import Run
 from deploymentgate.core.signoff import sign_offs_status
@@ -100,6 +100,7 @@ def decide(spec: GateSpec | None, status: GateStatus, obs: Observations, now: da
             name = spec.target_ref.name
             phases.resume(run, Reason.TARGET_FOUND, f"Deployment {name} found; resuming")
     apply_commands(run)
+    autoscaling.follow(run, layout_for(run))
     _settle(run)
     return _finish(run, plan(run))
 

@@ -23,6 +23,7 @@ from deploymentgate.core.actions import (
     Action,
     GateService,
     Reason,
+    RemoveAutoscaler,
     RemoveServing,
     RemoveVerification,
     RevertTarget,
@@ -49,6 +50,9 @@ def hand_back(run: Run) -> tuple[list[Action], bool]:
         actions.append(StopProbes())
     if vf.exists:
         actions.append(RemoveVerification())
+    if obs.own_autoscaler is not None:
+        # The team's HPA governs their Deployment again once it runs pods.
+        actions.append(RemoveAutoscaler())
     actions += remove_smoke_jobs(run)  # owned: the GC would take them too, once the gate is gone
     for router in routers():
         # First of all the router gives its traffic objects back (e.g. HTTPRoutes

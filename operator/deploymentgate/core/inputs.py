@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from deploymentgate.core.policy_state import NOT_READ, PolicyState
 from deploymentgate.models import GateStatus
@@ -49,6 +50,30 @@ class ServiceState:
 
 
 NO_SERVICE = ServiceState(exists=False)
+
+
+@dataclass(frozen=True)
+class AutoscalerState:
+    """A HorizontalPodAutoscaler as the core needs it: the team's, on their
+    Deployment, or the gate's own copy of it on a serving Deployment.
+
+    spec      the HPA's spec without scaleTargetRef (bounds, metrics, behavior)
+    target    the name of the Deployment it scales (scaleTargetRef.name)
+    revision  for the gate's copy: the revision of the gate's serving
+              Deployment it scales (its template's hash), None otherwise
+    desired   status.desiredReplicas: what the HPA last decided (0: nothing yet)
+    current   status.observedGeneration >= metadata.generation: `desired` was
+              decided on this spec and target, not an earlier one
+    """
+
+    name: str
+    target: str
+    spec: Mapping[str, Any]
+    min_replicas: int = 1
+    max_replicas: int = 1
+    desired: int = 0
+    current: bool = True
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +178,10 @@ class Observations:
                   this gate), keyed by the revision they test.
     verification_url  the URL of a ready verification pod of the revision under
                   test (the smoke Job's target), or None.
+    autoscaler    the team's HorizontalPodAutoscaler on the target Deployment
+                  (the first by name, as the HPA controller refuses two), or None.
+    own_autoscaler  the gate's own copy of it (controller ownerReference to this
+                  gate, at its computed name), or None.
     """
 
     target: WorkloadState
@@ -175,6 +204,8 @@ class Observations:
     commands: Mapping[str, str] = field(default_factory=dict)
     smoke_jobs: Mapping[str, SmokeJobState] = field(default_factory=dict)
     verification_url: str | None = None
+    autoscaler: AutoscalerState | None = None
+    own_autoscaler: AutoscalerState | None = None
 
     def serving_of(self, revision: str | None) -> WorkloadState:
         """The gate's serving Deployment for `revision`, or ABSENT."""

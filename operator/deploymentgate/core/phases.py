@@ -189,8 +189,8 @@ def steady(run: Run) -> None:
     """Idle or Promoted: wait for the next revision."""
     t, st = run.obs.target, run.status
     if t.revision is not None and t.revision != st.stable_revision:
-        if t.replicas > 0:
-            run.set(replicas=t.replicas)  # the new manifest says how many
+        if t.replicas > 0 and run.obs.autoscaler is None:
+            run.set(replicas=t.replicas)  # the new manifest says how many (an HPA would)
         start_rollout(run, t.revision)
 
 

@@ -36,6 +36,7 @@ from deploymentgate.core.actions import (
     StartProbes,
     StopProbes,
 )
+from deploymentgate.core.autoscaling import autoscaler_actions
 from deploymentgate.core.inputs import ProbeRun, ProbeWorkload
 from deploymentgate.core.routers import Layout
 from deploymentgate.core.run import Run
@@ -64,6 +65,7 @@ def plan(run: Run) -> list[Action]:
             StopProbes(),
             *traffic,
             *serving_actions(run, layout),
+            *autoscaler_actions(run, layout),
             *_service(run, layout),
             *_target(run),
             *smoke_actions(run),
@@ -72,6 +74,7 @@ def plan(run: Run) -> list[Action]:
     # Route weights first: a rejected canary gets weight 0 before its pods go.
     actions: list[Action] = list(traffic)
     actions += serving_actions(run, layout)
+    actions += autoscaler_actions(run, layout)
     actions += _service(run, layout)
     actions += _target(run)
     actions += _verification(run)

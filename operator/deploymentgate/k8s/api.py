@@ -36,6 +36,7 @@ from kubernetes.aio.client.exceptions import ApiException
 from deploymentgate.models import API_GROUP, API_VERSION, PLURAL
 
 _MERGE = "application/merge-patch+json"
+_HPAS = "horizontalpodautoscalers"
 _JSON_PATCH = "application/json-patch+json"
 
 
@@ -294,6 +295,38 @@ class KubeApi:
         with _translated():
             await self.objects.patch_namespaced_custom_object(
                 "apps", "v1", namespace, "deployments", name, ops, _content_type=_JSON_PATCH
+            )
+
+    # -- autoscalers ---------------------------------------------------------
+
+    async def create_autoscaler(self, body: Mapping[str, Any]) -> None:
+        """Create; Conflict when the name is taken (observed too late: decide again)."""
+        with _translated():
+            await self.objects.create_namespaced_custom_object(
+                "autoscaling", "v2", body["metadata"]["namespace"], _HPAS, dict(body)
+            )
+
+    async def converge_owned_autoscaler(
+        self, body: Mapping[str, Any], *, uid: str, gate_uid: str
+    ) -> None:
+        """Bring an owned HPA's spec to `body` (Conflict if the object at that name
+        is no longer `uid` controlled by the gate)."""
+        meta = body["metadata"]
+        ops = [
+            *ownership_tests(uid, gate_uid),
+            {"op": "add", "path": "/spec", "value": body["spec"]},
+        ]
+        with _translated():
+            await self.objects.patch_namespaced_custom_object(
+                "autoscaling", "v2", meta["namespace"], _HPAS, meta["name"], ops,
+                _content_type=_JSON_PATCH,
+            )  # fmt: skip
+
+    async def delete_owned_autoscaler(self, namespace: str, name: str, *, uid: str) -> None:
+        options = kclient.V1DeleteOptions(preconditions=kclient.V1Preconditions(uid=uid))
+        with _translated():
+            await self.objects.delete_namespaced_custom_object(
+                "autoscaling", "v2", namespace, _HPAS, name, body=options
             )
 
     # -- services ------------------------------------------------------------

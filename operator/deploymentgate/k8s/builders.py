@@ -34,6 +34,7 @@ ROLE_SERVING = "serving"
 ROLE_VERIFY = "verify"
 ROLE_SMOKE = "smoke"
 VERIFY_SUFFIX = "verify"
+AUTOSCALER_SUFFIX = "serving"
 
 MAX_LABEL_VALUE = 63
 # A Deployment's ReplicaSets are named `<deployment>-<hash of up to 10 chars>` and
@@ -71,6 +72,11 @@ def serving_name(target: str, revision: str) -> str:
 
 def verify_name(target: str) -> str:
     return _bounded_name(target, VERIFY_SUFFIX)
+
+
+def autoscaler_name(target: str) -> str:
+    """The gate's copy of the team's HPA: `<target>-serving` (a revision is hex)."""
+    return _bounded_name(target, AUTOSCALER_SUFFIX)
 
 
 def serving_selector(gate_name: str) -> tuple[str, str]:
@@ -191,6 +197,29 @@ def build_serving(
         template=_team_template(template, labels),
         replicas=replicas,
     )
+
+
+def build_autoscaler(
+    owner: OwnerRef, target: str, revision: str, spec: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`<target>-serving`: the team's HPA spec as written, scaling the gate's
+    serving Deployment of `revision` instead of the team's (held at 0)."""
+    scale_target = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": serving_name(target, revision),
+    }
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": autoscaler_name(target),
+            "namespace": owner.namespace,
+            "labels": {**MANAGED_BY, GATE_LABEL: owner.label, ROLE_LABEL: ROLE_SERVING},
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": {**copy.deepcopy(dict(spec)), "scaleTargetRef": scale_target},
+    }
 
 
 def build_verification(
