@@ -38,6 +38,7 @@ from traffic_helpers import team_pods as team_pods_of
 
 from deploymentgate.manifests.selector_policy import IGNORE_RULE, POLICY_NAME
 from deploymentgate_devkit.sandbox import Sandbox
+from deploymentgate_devkit.testing.manifests import chat_autoscaler
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "deploymentgate"
@@ -137,23 +138,18 @@ def test_a_forced_server_side_sync_while_the_operator_is_down_serves_nobody(
     endpoints = EndpointSampler(world).start()
     try:
         synced = time.monotonic()
-        applied = sync(world, bad_deployment(BAD, replicas=4), chat_service())
+        # The team's repository also holds an HPA (min 6) on its Deployment.
+        team_hpa = chat_autoscaler("chat", min_replicas=6, max_replicas=8)
+        applied = sync(world, bad_deployment(BAD, replicas=4), chat_service(), team_hpa)
         stored = {i["kind"]: i for i in json.loads(applied.stdout)["items"]}
         # The sync succeeded, and what the API server stored keeps the key.
         assert stored["Service"]["spec"]["selector"] == gated, stored["Service"]["spec"]
-        wait_until(
-            lambda: sum(1 for p in team_pods_of(world, BAD) if ready(p)) == 4,
-            DOWN_SECONDS + 30,
-            describe=world.diagnostics,
-            what=f"4 ready pods of {BAD} from the team's Deployment",
-        )
-        # An HPA scales the team's Deployment through its /scale subresource.
-        world.kubectl("scale", "deployment/chat", "--replicas=6")
+        # The local cluster's HPA controller scales the team's Deployment to its minimum.
         wait_until(
             lambda: sum(1 for p in team_pods_of(world, BAD) if ready(p)) == 6,
-            30,
+            45,
             describe=world.diagnostics,
-            what=f"6 ready pods of {BAD} after the scale",
+            what=f"6 ready pods of {BAD}, scaled by the team's HPA",
         )
         # The operator stays down for the scenario's window while users keep coming.
         time.sleep(max(0.0, DOWN_SECONDS - (time.monotonic() - synced)))
