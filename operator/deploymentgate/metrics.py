@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from deploymentgate import __version__
 from deploymentgate.models import GateStatus, Phase
-from deploymentgate.observations import ProbeObservation
+from deploymentgate.observations import ProbeKind, ProbeObservation
 
 PREFIX = "deploymentgate"
 
@@ -52,6 +52,13 @@ class GateMetrics:
             "How long probe runs take.",
             ["probe"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.stable_check = Gauge(
+            f"{PREFIX}_stable_check_success",
+            "Idle or Promoted gates: last verdict of the low-rate watch on the stable"
+            " revision's serving pods, per probe: 1 passed, 0 failed.",
+            [*gate, "probe"],
             registry=r,
         )
         self.error_rate = Gauge(
@@ -122,6 +129,16 @@ class GateMetrics:
         if "error_rate_percent" in obs.values:
             self.error_rate.labels(namespace, name).set(obs.values["error_rate_percent"] / 100)
 
+    def observe_stable_check(self, namespace: str, name: str, obs: ProbeObservation) -> None:
+        if obs.ok is not None:
+            self.stable_check.labels(namespace, name, obs.kind.value).set(1.0 if obs.ok else 0.0)
+
+    def forget_stable_checks(self, namespace: str, name: str, kinds: Iterable[ProbeKind]) -> None:
+        """A rollout began (or the gate went): the last verdict no longer says anything."""
+        for kind in kinds:
+            with contextlib.suppress(KeyError):
+                self.stable_check.remove(namespace, name, kind.value)
+
     def transition(self, namespace: str, name: str, phase: Phase) -> None:
         self.transitions.labels(namespace, name, phase.value).inc()
 
@@ -142,7 +159,7 @@ class GateMetrics:
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted gate's series so alerts do not fire for ghosts."""
         self.gates.states.pop((namespace, name), None)
-        for metric in (self.probe_success, self.probe_runs):
+        for metric in (self.probe_success, self.probe_runs, self.stable_check):
             for labels in list(_label_sets(metric)):
                 if labels[:2] == (namespace, name):
                     metric.remove(*labels)

@@ -10,7 +10,7 @@ the Events.
 from __future__ import annotations
 
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -141,10 +141,17 @@ def start_operator(
     """
     started: list[OperatorProcess] = []
 
-    def start(*namespaces: str, tick: float = 0.5, gateway_api: bool = False) -> OperatorProcess:
+    def start(
+        *namespaces: str,
+        tick: float = 0.5,
+        gateway_api: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> OperatorProcess:
         log = tmp_path / f"operator-{len(started)}.log"
         kubeconfig = chart_rbac.grant(*namespaces, gateway_api=gateway_api)
-        process = OperatorProcess(kubeconfig, log, namespaces=namespaces, tick=tick)
+        process = OperatorProcess(
+            kubeconfig, log, namespaces=namespaces, tick=tick, extra_args=extra_args
+        )
         started.append(process)
         return process.start()
 

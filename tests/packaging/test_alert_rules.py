@@ -17,11 +17,13 @@ ALERT_NAMES = {
     "DeploymentGateRolloutBlocked",
     "DeploymentGateRolledBack",
     "DeploymentGateCanaryProbesFailing",
+    "DeploymentGateStableFailingChecklist",
     "DeploymentGateOperatorDown",
     "DeploymentGateNotReconciling",
 }
 # Alerts about one gate must say which; operator-wide ones have no gate.
 PER_GATE = {
+    "DeploymentGateStableFailingChecklist",
     "DeploymentGateRolloutBlocked",
     "DeploymentGateRolledBack",
     "DeploymentGateCanaryProbesFailing",
@@ -40,7 +42,7 @@ def source_rules() -> dict[str, dict[str, Any]]:
 def test_promtool_accepts_the_rule_file(promtool: Path) -> None:
     result = run_tool(promtool, "check", "rules", ALERTS)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert "SUCCESS: 6 rules found" in result.stdout
 
 
 def test_alerts_fire_and_stay_quiet_as_the_unit_tests_expect(promtool: Path) -> None:

@@ -88,6 +88,7 @@ def test_prometheus_fires_the_charts_alerts_for_a_blocked_and_a_rolled_back_gate
         "DeploymentGateRolloutBlocked",
         "DeploymentGateRolledBack",
         "DeploymentGateCanaryProbesFailing",
+        "DeploymentGateStableFailingChecklist",
         "DeploymentGateOperatorDown",
         "DeploymentGateNotReconciling",
     }

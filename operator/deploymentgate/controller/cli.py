@@ -47,6 +47,13 @@ def add_parser(sub: Any) -> None:
         default=1.0,
         help="seconds between reconcile passes of a gate with a rollout in progress",
     )
+    parser.add_argument(
+        "--steady-interval",
+        type=float,
+        default=30.0,
+        help="seconds between the health and WebSocket checks of an Idle or Promoted"
+        " gate's stable pods (the deploymentgate_stable_check_success metric; 0: off)",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     parser.add_argument(
         "--log-format",
@@ -85,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         peering=args.peering,
         priority=args.priority,
         tick=args.tick,
+        steady_interval=args.steady_interval,
         log_level=args.log_level,
         log_format=args.log_format,
         webhooks=tuple(args.webhook),

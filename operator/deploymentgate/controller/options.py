@@ -17,6 +17,7 @@ class OperatorOptions:
     peering: str | None = None
     priority: int = 0
     tick: float = 1.0
+    steady_interval: float = 30.0  # Idle/Promoted gates' stable checks (0: off)
     log_level: str = "INFO"
     log_format: str = "text"  # or "json"
     webhooks: tuple[str, ...] = ()  # TYPE=URL, notified of every gate's transitions

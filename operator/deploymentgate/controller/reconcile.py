@@ -27,6 +27,7 @@ from deploymentgate.controller.pods import PodInfo, canary_pods, verification_po
 from deploymentgate.controller.probing import GateProber
 from deploymentgate.controller.routers import adapter_for
 from deploymentgate.controller.signoffs import PolicyReader
+from deploymentgate.controller.steady import STEADY_INTERVAL_SECONDS, SteadyWatch, steady_plan
 from deploymentgate.controller.transition_log import TransitionLog
 from deploymentgate.controller.workloads import summarize_deployment, summarize_service
 from deploymentgate.controller.world import World
@@ -69,6 +70,7 @@ class GateReconciler:
         clock: Clock = lambda: datetime.now(UTC),
         policy: PolicyReader | None = None,
         notifier: Notifier | None = None,
+        steady_interval: float = STEADY_INTERVAL_SECONDS,
     ) -> None:
         self.namespace, self.name = namespace, name
         self.policy = policy  # None: no sign-off counts
@@ -76,6 +78,8 @@ class GateReconciler:
         self.metrics = metrics
         self.clock = clock
         self.prober = GateProber(namespace, name, metrics)
+        # Idle or Promoted: the low-rate watch on what serves (metrics only).
+        self.steady = SteadyWatch(namespace, name, metrics, steady_interval)
         self.executor = Executor(api)
         self.transitions = TransitionLog(namespace, name)
         self.notifier = notifier  # None: no webhooks anywhere (tests)
@@ -258,6 +262,7 @@ class GateReconciler:
                 )
                 break
         self._point_prober(gate.me, world)
+        self._point_steady(gate, world, decision.status)
         # The status write has landed: metrics, log lines, notifications and
         # Events of this pass are told even when one of its actions failed.
         before = gate.status
@@ -290,6 +295,24 @@ class GateReconciler:
 
         self.prober.sync_targets(pods)
 
+    def _point_steady(self, gate: Gate, world: World, status: GateStatus) -> None:
+        """Watch the stable revision's serving pods while nothing else is probed."""
+        me, spec = gate.me, gate.spec
+        settled = status.phase in (Phase.IDLE, Phase.PROMOTED) and self.prober.plan is None
+        plan = steady_plan(spec, status.stable_revision) if spec is not None and settled else None
+        if spec is None or plan is None or me.target is None:
+            self.steady.stop()
+            return
+        self.steady.start(spec, plan)
+        serving = serving_deployments(me, world)[1].get(plan.revision)
+        name = serving.name if serving is not None else serving_name(me.target, plan.revision)
+
+        def pods() -> list[PodInfo]:
+            ours = world.pods_of(me.namespace, me.label)
+            return canary_pods(ours, gate=me.label, revision=plan.revision, deployment=name)
+
+        self.steady.sync_targets(pods)
+
     def _observe(self, before: GateStatus, decision: Decision) -> None:
         after = decision.status
         self.metrics.observe_status(self.namespace, self.name, after)
@@ -301,6 +324,7 @@ class GateReconciler:
 
     async def aclose(self) -> None:
         await self.prober.aclose()
+        await self.steady.aclose()
 
 
 def _verification_url(

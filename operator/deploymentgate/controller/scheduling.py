@@ -46,6 +46,7 @@ def reconciler_of(memo: OperatorContext, namespace: str, name: str) -> GateRecon
             memo.metrics,
             policy=policy_reader(memo.api),
             notifier=memo.notifier,
+            steady_interval=memo.options.steady_interval,
         )
     return memo.reconcilers[key]
 
