@@ -72,6 +72,13 @@ def test_an_idle_gate_reports_its_stable_failing_its_checks_and_reverts_nothing(
     operator = start_operator(world.namespace, extra_args=("--steady-interval", "1"))
     world.apply(gate(gate_spec()))
     world.wait_phase("Idle", 60)
+    # Healthy for its first 5 s (a pod still starting may fail a first check), then 503.
+    wait_until(
+        lambda: checks(operator, world.namespace).get("health") == 1.0,
+        30,
+        describe=lambda: str(checks(operator, world.namespace)),
+        what="the stable's health check passing while the app is young",
+    )
     wait_until(
         lambda: checks(operator, world.namespace).get("health") == 0.0,
         30,
