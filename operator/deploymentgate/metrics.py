@@ -54,7 +54,7 @@ class GateMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=r,
         )
-        self.stable_check = Gauge(
+        self.stable_check_success = Gauge(
             f"{PREFIX}_stable_check_success",
             "Idle or Promoted gates: last verdict of the low-rate watch on the stable"
             " revision's serving pods, per probe: 1 passed, 0 failed.",
@@ -129,15 +129,14 @@ class GateMetrics:
         if "error_rate_percent" in obs.values:
             self.error_rate.labels(namespace, name).set(obs.values["error_rate_percent"] / 100)
 
-    def observe_stable_check(self, namespace: str, name: str, obs: ProbeObservation) -> None:
-        if obs.ok is not None:
-            self.stable_check.labels(namespace, name, obs.kind.value).set(1.0 if obs.ok else 0.0)
+    def stable_check(self, namespace: str, name: str, kind: ProbeKind, ok: bool) -> None:
+        self.stable_check_success.labels(namespace, name, kind.value).set(1.0 if ok else 0.0)
 
     def forget_stable_checks(self, namespace: str, name: str, kinds: Iterable[ProbeKind]) -> None:
         """A rollout began (or the gate went): the last verdict no longer says anything."""
         for kind in kinds:
             with contextlib.suppress(KeyError):
-                self.stable_check.remove(namespace, name, kind.value)
+                self.stable_check_success.remove(namespace, name, kind.value)
 
     def transition(self, namespace: str, name: str, phase: Phase) -> None:
         self.transitions.labels(namespace, name, phase.value).inc()
@@ -159,7 +158,7 @@ class GateMetrics:
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted gate's series so alerts do not fire for ghosts."""
         self.gates.states.pop((namespace, name), None)
-        for metric in (self.probe_success, self.probe_runs, self.stable_check):
+        for metric in (self.probe_success, self.probe_runs, self.stable_check_success):
             for labels in list(_label_sets(metric)):
                 if labels[:2] == (namespace, name):
                     metric.remove(*labels)

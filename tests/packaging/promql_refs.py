@@ -42,7 +42,7 @@ def exposed_series() -> dict[str, set[str]]:
     for kind in ProbeKind:
         obs = ProbeObservation(kind, ok=False, message="", at=now, values={"error_rate_percent": 7})
         metrics.observe_probe("prod", "chat", obs, 0.01)
-        metrics.observe_stable_check("prod", "chat", obs)
+        metrics.stable_check("prod", "chat", kind, ok=False)
     metrics.transition("prod", "chat", Phase.ROLLED_BACK)
     metrics.rollback("prod", "chat", "errorRate")
     metrics.reconciled()

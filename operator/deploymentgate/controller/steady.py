@@ -50,6 +50,7 @@ class SteadyWatch(GateProber):
     ) -> None:
         super().__init__(namespace, name, metrics)
         self.interval = interval
+        self._verdicts: dict[ProbeKind, list[bool | None]] = {}  # this round's, per pod
 
     def start(self, spec: GateSpec, plan: ProbeRun) -> None:
         if self.interval > 0:
@@ -65,11 +66,17 @@ class SteadyWatch(GateProber):
 
     async def _rounds(self, kind: ProbeKind, interval: float) -> None:
         """Every `interval`, failing or not: a failing stable is not retried at
-        once, as a revision under test is (nothing here acts on it)."""
+        once, as a revision under test is (nothing here acts on it). A round's
+        verdict is 0 if any pod failed, 1 if all answered and passed; a round
+        without an answer (no data) changes nothing."""
         while True:
             outcome: bool | None = True
+            self._verdicts[kind] = []
             try:
                 outcome = await self._round(kind)
+                verdicts = [ok for ok in self._verdicts.pop(kind, []) if ok is not None]
+                if verdicts:
+                    self.metrics.stable_check(self.namespace, self.name, kind, all(verdicts))
             except asyncio.CancelledError:
                 raise
             except Exception:  # a probe bug must not stop the watch
@@ -83,4 +90,4 @@ class SteadyWatch(GateProber):
         return pod.base_url is not None and pod.ready
 
     def _record(self, obs: ProbeObservation, seconds: float) -> None:
-        self.metrics.observe_stable_check(self.namespace, self.name, obs)
+        self._verdicts.setdefault(obs.kind, []).append(obs.ok)
