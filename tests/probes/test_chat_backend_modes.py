@@ -219,7 +219,11 @@ async def test_error_rate_below_min_requests_is_no_data() -> None:
 
 
 async def _throughput(mode: str, messages: int, rate: float) -> ProbeObservation:
-    cfg = WEBSOCKET.model_copy(update={"timeout": timedelta(seconds=1)})  # loss waits it out
+    # Loss waits the timeout out; the latency bound is patient (2 s): these tests
+    # judge loss and drops, and a busy two-worker machine stalled 0.5 s once.
+    cfg = WEBSOCKET.model_copy(
+        update={"timeout": timedelta(seconds=1), "max_event_latency": timedelta(seconds=2)}
+    )
     async with run_backend(mode, env={**FAST_ENV, "CHAT_PHASE_SECONDS": "0"}) as url:
         await run_startup_probe(url, STARTUP)
         return await run_websocket_throughput(url, cfg, messages=messages, rate=rate)
@@ -230,7 +234,8 @@ async def test_throughput_without_loss_passes_with_latency_percentiles() -> None
     assert obs.ok is True, obs.message
     assert obs.values["events_received"] == 500 and obs.values["events_lost"] == 0
     for key in ("latency_p50_ms", "latency_p99_ms", "server_latency_p99_ms"):
-        assert 0 <= obs.values[key] <= 250
+        assert 0 <= obs.values[key] <= 2000
+    assert obs.values["latency_p50_ms"] <= obs.values["latency_p99_ms"]
 
 
 async def test_throughput_counts_every_lost_event() -> None:
