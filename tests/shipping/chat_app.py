@@ -52,7 +52,10 @@ def gate_object(
     spec = manifests.fast_gate_spec(
         # The shipping tests judge RBAC, HA and shards, not latency: a probe
         # answer may wait out a machine's stall (one of 487 ms failed HA once).
-        target or name, steps=steps, step_duration=step_duration, max_latency="1s"
+        target or name,
+        steps=steps,
+        step_duration=step_duration,
+        max_latency="1s",
     )
     if smoke:
         spec["probes"]["smoke"] = {"template": smoke_template("--path", "/health")}
