@@ -33,7 +33,14 @@ from rollout_helpers import (
     gate_spec,
     wait_until,
 )
-from traffic_helpers import SERVING_LABEL, EndpointSampler, UserTraffic, bad_deployment, ready
+from traffic_helpers import (
+    SERVING_LABEL,
+    EndpointSampler,
+    UserTraffic,
+    assert_never_served,
+    bad_deployment,
+    ready,
+)
 from traffic_helpers import team_pods as team_pods_of
 
 from deploymentgate.manifests.selector_policy import IGNORE_RULE, POLICY_NAME
@@ -111,17 +118,6 @@ def wait_policy_in_force(world: GateWorld) -> None:
         return SERVING_LABEL in json.loads(result.stdout)["spec"]["selector"]
 
     wait_until(kept, 20, what=f"the admission policy {POLICY_NAME} in force")
-
-
-def assert_never_served(traffic: UserTraffic, endpoints: EndpointSampler, version: str) -> None:
-    served = traffic.served()
-    assert sum(served.values()) >= 100, f"too little user traffic recorded: {served}"
-    assert traffic.reached(version) == 0, f"users reached {version}: {served}"
-    samples = endpoints.samples
-    assert len(samples) >= 20, f"too few endpoint samples: {len(samples)} {endpoints.errors[-3:]}"
-    with_bad = [s for s in samples if s.ready[version]]
-    assert not with_bad, f"{version} was a ready endpoint of the Service: {with_bad[:3]}"
-    assert min(s.total for s in samples) > 0, "the Service had no ready endpoint at some point"
 
 
 @pytest.mark.timeout(240)

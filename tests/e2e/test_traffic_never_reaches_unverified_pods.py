@@ -34,6 +34,7 @@ from traffic_helpers import (
     SERVING_LABEL,
     EndpointSampler,
     UserTraffic,
+    assert_never_served,
     bad_deployment,
     parse_time,
     ready,
@@ -54,19 +55,6 @@ def adopted(world: GateWorld, start_operator: StartOperator, spec: dict[str, Any
     world.wait_phase("Idle", 60)
     world.wait_endpoints(v1=REPLICAS)
     return operator
-
-
-def assert_never_served(traffic: UserTraffic, endpoints: EndpointSampler, version: str) -> None:
-    """No request answered by `version`, no ready endpoint of it; and both recorders
-    really recorded (a recorder that saw nothing proves nothing)."""
-    served = traffic.served()
-    assert sum(served.values()) >= 100, f"too little user traffic recorded: {served}"
-    assert traffic.reached(version) == 0, f"users reached {version}: {served}"
-    samples = endpoints.samples
-    assert len(samples) >= 20, f"too few endpoint samples: {len(samples)} {endpoints.errors[-3:]}"
-    with_bad = [s for s in samples if s.ready[version]]
-    assert not with_bad, f"{version} was a ready endpoint of the Service: {with_bad[:3]}"
-    assert min(s.total for s in samples) > 0, "the Service had no ready endpoint at some point"
 
 
 @pytest.mark.timeout(180)

@@ -14,30 +14,9 @@ import pytest
 from sandbox_helpers import apply, chat_deployment, wait_ready_pods
 
 from deploymentgate_devkit.sandbox import Sandbox
+from deploymentgate_devkit.testing.manifests import chat_autoscaler
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _hpa(target: str, *, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": target},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-            "minReplicas": min_replicas,
-            "maxReplicas": max_replicas,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 70},
-                    },
-                }
-            ],
-        },
-    }
 
 
 def _pdb(name: str, selector: dict[str, str]) -> dict[str, Any]:
@@ -87,7 +66,7 @@ def test_team_hpa_lifts_a_two_replica_deployment_to_its_min_replicas_and_pdb_cou
         cluster,
         namespace,
         deployment,
-        _hpa("chat", min_replicas=3, max_replicas=6),
+        chat_autoscaler("chat", min_replicas=3, max_replicas=6),
         _pdb("chat", {"app": "chat"}),
     )
 
