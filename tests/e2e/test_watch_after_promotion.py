@@ -23,9 +23,12 @@ from rollout_helpers import (
     chat_service,
     gate,
     gate_spec,
+    metric_samples,
+    metric_value,
     pod_version,
     wait_until,
 )
+from test_operator_sign_offs import kubectl_gate
 from traffic_helpers import SERVING_LABEL, UserTraffic, parse_time
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
@@ -33,6 +36,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 REPLICAS = 3
 HEALTHY_SECONDS = 45  # each v2 pod breaks this long after its startup completed
 FAILING_FOR = 5.0  # the fast spec's rollback.healthFailingFor
+REVERTS = "deploymentgate_reverts_after_promotion_total"
 
 
 def default_watch_spec() -> dict[str, object]:
@@ -57,7 +61,7 @@ def test_a_revision_breaking_after_promotion_is_reverted_to_the_same_pods_at_onc
     world: GateWorld, start_operator: StartOperator
 ) -> None:
     world.apply(chat_deployment(version="v1", replicas=REPLICAS), chat_service())
-    start_operator(world.namespace)
+    operator = start_operator(world.namespace)
     world.apply(gate(default_watch_spec()))
     world.wait_phase("Idle", 60)
     before = v1_pods(world)
@@ -130,3 +134,42 @@ def test_a_revision_breaking_after_promotion_is_reverted_to_the_same_pods_at_onc
     assert set(users.served(since=reverted_at + 3.0)) == {"v1"}
     reasons = Counter(e["reason"] for e in world.events())
     assert reasons["RevertedAfterPromotion"] == 1 and reasons["Promoted"] == 1, reasons
+    # Counted apart from rollbacks during a rollout (the shipped alert pages on it).
+    metrics = operator.metrics()
+    labels = {"namespace": world.namespace, "gate": "chat"}
+    trigger = reverted["rollbackTrigger"]
+    assert metric_value(metrics, REVERTS, **labels, reason=trigger) == 1
+    assert not metric_samples(metrics, "deploymentgate_rollbacks_total", **labels)
+
+
+def test_kubectl_gate_shows_the_watch_and_abort_reverts_to_the_same_pods(
+    world: GateWorld, start_operator: StartOperator
+) -> None:
+    world.apply(chat_deployment(version="v1", replicas=2), chat_service())
+    start_operator(world.namespace)
+    world.apply(gate(default_watch_spec()))
+    world.wait_phase("Idle", 60)
+    before = v1_pods(world)
+    world.set_version("v2")
+    promoted = world.wait_phase("Promoted", 120)
+
+    shown = kubectl_gate(world, world.cluster.kubeconfig, "status", "chat")
+    assert shown.returncode == 0, shown.stderr
+    assert f"Watch:     after promotion, until {promoted['watchUntil']} (" in shown.stdout
+    assert f"previous revision {promoted['previousRevision']}  kept out of traffic" in shown.stdout
+    assert "out of traffic" in shown.stdout
+
+    done = kubectl_gate(world, world.cluster.kubeconfig, "abort", "chat")
+    assert done.returncode == 0, done.stderr
+    assert "RolledBack: revision" in done.stdout and "reverted after promotion" in done.stdout
+    status = world.status()
+    assert status["rollbackTrigger"] == "aborted"
+    assert status["stableRevision"] == promoted["previousRevision"]
+    wait_until(
+        lambda: world.endpoint_versions() == Counter(v1=2),
+        20,
+        describe=world.diagnostics,
+        what="v1 back behind the Service",
+    )
+    assert v1_pods(world).keys() == before.keys()
+    assert world.traffic(20) == Counter(v1=20)
