@@ -29,7 +29,7 @@ from chat_backend.conversation import (
 )
 from chat_backend.health import health_response
 from chat_backend.metrics import CONTENT_TYPE_LATEST, BackendMetrics
-from chat_backend.modes import Mode, is_injected_error
+from chat_backend.modes import Mode, health_failure, is_injected_error
 from chat_backend.startup import StartupState, plan_for, run_startup
 
 # How long a server-initiated close waits for the client's close frame.
@@ -147,6 +147,11 @@ async def _chat(request: web.Request) -> web.Response:
             )
         if isinstance(payload, dict) and isinstance(payload.get("text"), str):
             text = payload["text"]
+    if runtime.config.mode is Mode.BREAKS_AFTER_START:
+        since = time.monotonic() - (state.ready_monotonic or time.monotonic())
+        failure = health_failure(runtime.config.mode, runtime.config.knobs, since)
+        if failure is not None:
+            return web.json_response({"error": failure, **runtime.identity()}, status=500)
     if runtime.config.mode is Mode.ERRORS_8PCT:
         runtime.traffic_requests += 1
         if is_injected_error(runtime.traffic_requests):

@@ -20,6 +20,9 @@ class Mode(StrEnum):
     STARTUP_FAILS = "startup-fails"  # fails in DATABASE; 503 and no WebSocket forever
     HEALTH_FLAPPING = "health-flapping"  # 200/503 alternating every CHAT_FLAP_SECONDS
     HEALTH_FAILS_AFTER_START = "health-fails-after-start"  # 503 after CHAT_HEALTHY_SECONDS
+    # After CHAT_HEALTHY_SECONDS, /health 503 and every /api/chat 500: a release
+    # that breaks minutes after it started (a leak, a quota, a cache filling up).
+    BREAKS_AFTER_START = "breaks-after-start"
     WS_MISSING_EVENT = "ws-missing-event"  # never sends tool_completed
     WS_SLOW_EVENTS = "ws-slow-events"  # CHAT_WS_EVENT_GAP_SECONDS before every event
     WS_DROPS = "ws-drops"  # closes with 1011 right after agent_thinking
@@ -94,7 +97,7 @@ def health_failure(mode: Mode, knobs: Knobs, seconds_since_ready: float) -> str 
         if period > 0 and int(seconds_since_ready // period) % 2 == 1:
             return "Cache connection lost (flapping)"
         return None
-    if mode is Mode.HEALTH_FAILS_AFTER_START:
+    if mode in (Mode.HEALTH_FAILS_AFTER_START, Mode.BREAKS_AFTER_START):
         if seconds_since_ready >= knobs.healthy_seconds:
             return "Database connection lost"
         return None

@@ -79,6 +79,13 @@ class GateMetrics:
             [*gate, "reason"],
             registry=r,
         )
+        self.reverts_after_promotion = Counter(
+            f"{PREFIX}_reverts_after_promotion",
+            "Promoted revisions reverted during the watch after their promotion, by the"
+            " trigger that fired.",
+            [*gate, "reason"],
+            registry=r,
+        )
         self.reconciles = Counter(
             f"{PREFIX}_reconciles",
             "Reconcile passes that ran to the end.",
@@ -143,6 +150,9 @@ class GateMetrics:
 
     def rollback(self, namespace: str, name: str, reason: str) -> None:
         self.rollbacks.labels(namespace, name, reason).inc()
+
+    def revert_after_promotion(self, namespace: str, name: str, reason: str) -> None:
+        self.reverts_after_promotion.labels(namespace, name, reason).inc()
 
     def notification(self, webhook_type: str, result: str) -> None:
         self.notifications.labels(webhook_type, result).inc()

@@ -546,6 +546,10 @@ class Rollback(Model):
     """What a trigger does: rollback (traffic back to stable) or freeze (hold traffic, block)."""
     revert_target: bool = False
     """After a rollback, also restore the Deployment's template to the stable revision."""
+    watch_after_promotion: RolloutTime = timedelta(minutes=10)
+    """After a promotion, keep watching the promoted revision this long with the same
+    triggers, with the previous revision's pods kept running (out of the Service) so a
+    trigger reverts to them at once; 0 turns the watch off (the previous pods go at once)."""
 
 
 # Roles and people are Kubernetes names: a role is a DNS label, users and
@@ -1094,6 +1098,11 @@ class GateStatus(Model):
     """router gatewayAPI: the weights read back from each managed HTTPRoute."""
     commands: CommandsHandled = Field(default_factory=CommandsHandled)
     """Requests (kubectl gate abort/retry/promote) already acted on, by their value."""
+    previous_revision: StatusName | None = None
+    """After a promotion, until watchUntil: the revision a trigger reverts to, whose
+    pods stay running out of the Service (rollback.watchAfterPromotion)."""
+    watch_until: Timestamp | None = None
+    """End of the watch after promotion (unset: no watch under way)."""
 
 
 class StatusChanges(typing.TypedDict, total=False):
@@ -1126,6 +1135,8 @@ class StatusChanges(typing.TypedDict, total=False):
     sign_offs: list[SignOff]
     routes: list[RouteWeights]
     commands: CommandsHandled
+    previous_revision: StatusName | None
+    watch_until: Timestamp | None
 
 
 def _duration_limits(model: type[BaseModel], prefix: str = "") -> dict[str, DurationRange]:

@@ -102,6 +102,10 @@ class WorkloadState:
     updated: int = 0  # status.updatedReplicas
     template: dict[str, Any] | None = None
     observed: bool = True  # status.observedGeneration >= metadata.generation
+    # A gate's serving Deployment only, from the pods the operator watches: its live
+    # pods that carry the serving key, and those parked without it (no traffic).
+    pods_serving: int = 0
+    pods_parked: int = 0
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from deploymentgate.core import (
     EnsureVerification,
     GateService,
     Observations,
+    ParkServing,
     ProbeRun,
     RecordEvent,
     RemoveAutoscaler,
@@ -108,13 +109,18 @@ def sign_off(
 
 
 def gate_spec(**overrides: Any) -> GateSpec:
-    """The seed's chat gate: all three probes, steps 10/50/100 every 2m."""
+    """The seed's chat gate: all three probes, steps 10/50/100 every 2m; no watch
+    after promotion (tests of that watch ask for one)."""
     raw: dict[str, Any] = {
         "targetRef": {"name": "chat"},
         "service": "chat",
         "traffic": {"steps": [10, 50, 100], "stepDuration": "2m", "progressDeadline": "10m"},
         "probes": {"startup": {}, "health": {}, "websocket": {}},
-        "rollback": {"healthFailingFor": "5m", "websocketSilentFor": "2m"},
+        "rollback": {
+            "healthFailingFor": "5m",
+            "websocketSilentFor": "2m",
+            "watchAfterPromotion": "0s",
+        },
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(raw.get(key), dict):
@@ -231,11 +237,14 @@ class Sim:
     # The team's HPA on their Deployment, and the gate's own copy of it.
     team_hpa: AutoscalerState | None = None
     own_hpa: AutoscalerState | None = None
+    # Serving revisions whose pods run without the serving key (ParkServing).
+    parked: set[str] = dataclasses.field(default_factory=set)
+    park_writes: list[ParkServing] = dataclasses.field(default_factory=list)
 
     def observe(self, probes: Iterable[ProbeObservation] = ()) -> Observations:
         return Observations(
             target=self.target,
-            serving=dict(self.serving),
+            serving={r: self._pods_counted(r, w) for r, w in self.serving.items()},
             verification=self.verification,
             service=self.service,
             conflicts=self.conflicts,
@@ -257,6 +266,13 @@ class Sim:
             autoscaler=self.team_hpa,
             own_autoscaler=self.own_hpa,
         )
+
+    def _pods_counted(self, revision: str, workload: WorkloadState) -> WorkloadState:
+        """The serving Deployment with its running pods counted, parked or not."""
+        pods = max(workload.ready, 0)
+        if revision in self.parked:
+            return dataclasses.replace(workload, pods_serving=0, pods_parked=pods)
+        return dataclasses.replace(workload, pods_serving=pods, pods_parked=0)
 
     def _gateway_seen(self) -> GatewayState:
         """A Service's endpoints hold its revision's pods only while some are ready."""
@@ -375,8 +391,13 @@ class Sim:
                 self.serving[action.revision], replicas=action.replicas
             )
             self._ready(action.revision)
+        elif isinstance(action, ParkServing):
+            assert action.revision in self.serving, action
+            self.park_writes.append(action)
+            (self.parked.add if action.parked else self.parked.discard)(action.revision)
         elif isinstance(action, RemoveServing):
             self.serving.pop(action.revision, None)
+            self.parked.discard(action.revision)
         elif isinstance(action, ScaleTarget):
             assert self.target.exists, action
             self.target = dataclasses.replace(self.target, replicas=action.replicas)
@@ -474,7 +495,7 @@ class Sim:
         if not self.service.exists:
             return
         gated = self.service.gated
-        serving = {r: w.ready for r, w in self.serving.items() if w.ready}
+        serving = {r: w.ready for r, w in self.serving.items() if w.ready and r not in self.parked}
         target = 0 if gated or not self.target.exists else self.target.ready
         verification = 0 if gated or not self.verification.exists else self.verification.ready
         self.samples.append(Sample(gated, serving, target, verification))

@@ -8,7 +8,7 @@ import itertools
 from datetime import datetime
 
 import pytest
-from gatesim import T0, Sim, adopted, minutes, obs_for, passing, seconds
+from gatesim import T0, Sim, adopted, gate_spec, minutes, obs_for, passing, seconds
 from operating_helpers import entered, progressing
 
 from deploymentgate.models import GateStatus, Phase, WebhookType
@@ -16,10 +16,12 @@ from deploymentgate.notify import (
     Transition,
     WebhookConfigError,
     changes,
+    json_payload,
     notifications,
     operator_webhooks,
     slack_payload,
 )
+from deploymentgate.notify.payloads import headline
 from deploymentgate.observations import ProbeKind
 
 GATED = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)
@@ -75,6 +77,29 @@ def test_a_promotion_then_a_rollback_notify_exactly_those_two_transitions() -> N
     assert all(a != b for a, b in itertools.pairwise(seen))
     rest = iter(seen)
     assert all(any(p == q for q in rest) for p in distinct), (seen, distinct)
+
+
+def test_a_revert_after_promotion_says_so_in_every_wire_form() -> None:
+    sim = adopted(spec=gate_spec(rollback={"watchAfterPromotion": "10m"}))
+    t = promote(sim, "chat:2", T0 + minutes(1))
+    new = sim.status.revision
+    for _ in range(12):  # health failing for 5m, checked every 30s
+        t += seconds(30)
+        sim.tick(t, [obs_for(ProbeKind.HEALTH, False, t, revision=new, message="503")])
+
+    before = [GateStatus(), *sim.statuses]
+    sent = [n for old, now in zip(before, sim.statuses, strict=False)
+            for n in notifications("team-a", "chat", old, now)]  # fmt: skip
+
+    assert [n.phase for n in sent] == [Phase.PROMOTED, Phase.ROLLED_BACK]
+    reverted = sent[-1]
+    assert reverted.previous_phase is Phase.PROMOTED
+    assert reverted.reason == "RevertedAfterPromotion"
+    assert headline(reverted).startswith(
+        f"DeploymentGate team-a/chat: RolledBack (reverted after promotion) revision {new}: "
+    )
+    assert json_payload(reverted)["reason"] == "RevertedAfterPromotion"
+    assert "RolledBack (reverted after promotion)" in slack_payload(reverted)["text"]
 
 
 def test_a_pass_that_changes_nothing_yields_nothing() -> None:

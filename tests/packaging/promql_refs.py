@@ -45,6 +45,7 @@ def exposed_series() -> dict[str, set[str]]:
         metrics.stable_check("prod", "chat", kind, ok=False)
     metrics.transition("prod", "chat", Phase.ROLLED_BACK)
     metrics.rollback("prod", "chat", "errorRate")
+    metrics.revert_after_promotion("prod", "chat", "healthFailing")
     metrics.reconciled()
     metrics.reconcile_failed("ApiError")
     series: dict[str, set[str]] = {}

@@ -16,6 +16,7 @@ UNIT_TESTS = Path(__file__).parent / "alerts" / "alerts_test.yaml"
 ALERT_NAMES = {
     "DeploymentGateRolloutBlocked",
     "DeploymentGateRolledBack",
+    "DeploymentGateRevertedAfterPromotion",
     "DeploymentGateCanaryProbesFailing",
     "DeploymentGateStableFailingChecklist",
     "DeploymentGateOperatorDown",
@@ -26,6 +27,7 @@ PER_GATE = {
     "DeploymentGateStableFailingChecklist",
     "DeploymentGateRolloutBlocked",
     "DeploymentGateRolledBack",
+    "DeploymentGateRevertedAfterPromotion",
     "DeploymentGateCanaryProbesFailing",
 }
 MARKER = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:ms|[smhdwy])?)[^0-9\n]*# threshold: (\w+)$", re.M)
@@ -42,7 +44,7 @@ def source_rules() -> dict[str, dict[str, Any]]:
 def test_promtool_accepts_the_rule_file(promtool: Path) -> None:
     result = run_tool(promtool, "check", "rules", ALERTS)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 7 rules found" in result.stdout
 
 
 def test_alerts_fire_and_stay_quiet_as_the_unit_tests_expect(promtool: Path) -> None:
@@ -130,8 +132,9 @@ def test_threshold_values_reach_the_rendered_rules(
         "> 7200 # threshold: awaitingApprovalSeconds"
         in rules["DeploymentGateRolloutBlocked"]["expr"]
     )
-    rolled_back = rules["DeploymentGateRolledBack"]["expr"]
-    assert "[30m]" in rolled_back and "offset 30m" in rolled_back and "15m" not in rolled_back
+    for name in ("DeploymentGateRolledBack", "DeploymentGateRevertedAfterPromotion"):
+        rolled_back = rules[name]["expr"]
+        assert "[30m]" in rolled_back and "offset 30m" in rolled_back and "15m" not in rolled_back
     assert rules["DeploymentGateCanaryProbesFailing"]["for"] == "2m"
     assert rules["DeploymentGateOperatorDown"]["for"] == "10m"
     not_reconciling = rules["DeploymentGateNotReconciling"]

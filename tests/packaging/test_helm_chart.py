@@ -315,7 +315,7 @@ NAMESPACED: Grants = {
     ("apps", "deployments/scale", ""): {"patch"},
     ("autoscaling", "horizontalpodautoscalers", ""): {"list", "watch", "create", "patch", "delete"},
     ("", "services", ""): {"list", "watch", "patch"},
-    ("", "pods", ""): {"list", "watch"},
+    ("", "pods", ""): {"list", "watch", "patch"},
     ("", "pods/log", ""): {"get"},
     ("batch", "jobs", ""): {"list", "watch", "create", "delete"},
     ("", "events", ""): {"create"},

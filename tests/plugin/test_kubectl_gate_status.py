@@ -62,8 +62,10 @@ def pod(
     restarts: int = 0,
     age_s: int = 30,
     waiting: str | None = None,
+    parked: bool = False,
 ) -> dict[str, Any]:
     state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    serving = {"deploymentgate.dev/serving": "chat"} if role == "serving" and not parked else {}
     return {
         "metadata": {
             "name": name,
@@ -74,6 +76,7 @@ def pod(
                 "deploymentgate.dev/gate": "chat",
                 "deploymentgate.dev/role": role,
                 "deploymentgate.dev/revision": revision,
+                **serving,
             },
         },
         "spec": {"containers": [{"name": "chat"}]},
@@ -293,6 +296,43 @@ def test_a_rolled_back_gate_says_which_trigger_and_why() -> None:
         "  httproute/chat  stable 100%, canary 0%\n"
         "  httproute/chat-admin  not managed  no rule points at Service chat"
     ) in text
+
+
+def test_a_watched_promotion_shows_the_time_left_and_the_previous_pods_out_of_traffic() -> None:
+    until = (NOW + timedelta(seconds=272)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    gate = the_gate(
+        phase="Promoted",
+        stableRevision=NEW,
+        stableImages=["chat-backend:v2"],
+        previousRevision=STABLE,
+        watchUntil=until,
+    )
+    snapshot = Snapshot(
+        gate,
+        deployments=[
+            deployment(f"chat-{NEW}", "serving", NEW, 1, 1),
+            deployment(f"chat-{STABLE}", "serving", STABLE, 1, 1),
+        ],
+        pods=[
+            pod(f"chat-{NEW}-ccc-1", "serving", NEW, age_s=400),
+            pod(f"chat-{STABLE}-aaa-1", "serving", STABLE, age_s=3600, parked=True),
+        ],
+    )
+
+    text = "\n".join(render(snapshot, NOW))
+
+    assert (
+        f"Watch:     after promotion, until {until} (4m32s left): revision {STABLE} runs on"
+        " out of traffic and a trigger reverts to it at once (kubectl gate promote ends the"
+        " watch, abort reverts now)"
+    ) in text
+    assert (
+        f"└── previous revision {STABLE}  kept out of traffic for a revert\n"
+        f"    └── Deployment chat-{STABLE}  (serving)  ready 1/1\n"
+        f"        └── ✔ Pod chat-{STABLE}-aaa-1  Running  ready 1/1  restarts 0  age 60m"
+        "  out of traffic\n"
+    ) in text
+    assert f"✔ Pod chat-{NEW}-ccc-1  Running  ready 1/1  restarts 0  age 6m40s\n" in text
 
 
 def test_many_probe_numbers_wrap_at_a_hundred_columns() -> None:

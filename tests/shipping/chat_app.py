@@ -28,16 +28,18 @@ def chat_objects(
     step_duration: str = "2s",
     smoke: bool = False,
     autoscaler: bool = False,
+    watch: bool = False,
 ) -> list[dict[str, Any]]:
     """Deployment, Service and DeploymentGate of one chat backend (`smoke`: with a
     smoke-test Job that GETs the verification pod's /health; `autoscaler`: with
-    the team's HPA on the Deployment, its minimum the Deployment's replicas)."""
+    the team's HPA on the Deployment, its minimum the Deployment's replicas;
+    `watch`: with the default watch after promotion)."""
     hpa = [manifests.chat_autoscaler(name, min_replicas=replicas)] if autoscaler else []
     return [
         manifests.chat_deployment(name, replicas=replicas),
         manifests.chat_service(name),
         *hpa,
-        gate_object(name, steps=steps, step_duration=step_duration, smoke=smoke),
+        gate_object(name, steps=steps, step_duration=step_duration, smoke=smoke, watch=watch),
     ]
 
 
@@ -48,7 +50,10 @@ def gate_object(
     steps: tuple[int, ...] = (50, 100),
     step_duration: str = "2s",
     smoke: bool = False,
+    watch: bool = False,
 ) -> dict[str, Any]:
+    """`watch`: the default watch after promotion (the previous revision's pods
+    parked until it ends, a new revision ending it)."""
     spec = manifests.fast_gate_spec(
         # The shipping tests judge RBAC, HA and shards, not latency: a probe
         # answer may wait out a machine's stall (one of 487 ms failed HA once).
@@ -59,6 +64,8 @@ def gate_object(
     )
     if smoke:
         spec["probes"]["smoke"] = {"template": smoke_template("--path", "/health")}
+    if watch:
+        del spec["rollback"]["watchAfterPromotion"]
     return manifests.gate(name, spec)
 
 

@@ -92,10 +92,11 @@ def test_operator_under_the_charts_rbac_promotes_rolls_back_and_uses_every_rule(
     api_recorder.watch_lag["deploymentgates"] = 1.0
     refused_before = api_server_403s(cluster)
 
-    # With a smoke test (its Jobs and their pods' logs are part of what is granted)
-    # and the team's HPA (the gate's copy of it is created, moved and deleted).
+    # With a smoke test (its Jobs and their pods' logs are part of what is granted),
+    # the team's HPA (the gate's copy of it is created, moved and deleted) and the
+    # watch after promotion (v1's pods parked: their serving label patched off).
     apply(
-        cluster, namespace, chat_objects(smoke=True, autoscaler=True)
+        cluster, namespace, chat_objects(smoke=True, autoscaler=True, watch=True)
     )  # pods start while the operator does
     operator = operators.start("main", kubeconfig, install.operator_args, serves=[namespace])
     reasons = promote_then_roll_back(cluster, namespace, bad_image)

@@ -14,7 +14,7 @@ import contextlib
 from typing import Any
 
 from deploymentgate.controller.identity import GateIdentity
-from deploymentgate.controller.observe import serving_deployments, smoke_jobs
+from deploymentgate.controller.observe import serving_deployments, serving_pods, smoke_jobs
 from deploymentgate.controller.routers import adapter_of_action
 from deploymentgate.controller.workloads import DeploymentInfo
 from deploymentgate.controller.world import World
@@ -25,6 +25,7 @@ from deploymentgate.core import (
     EnsureSmokeJob,
     EnsureVerification,
     GateService,
+    ParkServing,
     RemoveAutoscaler,
     RemoveServing,
     RemoveSmokeJob,
@@ -67,6 +68,8 @@ class Executor:
                 await self.api.scale_owned_deployment(
                     me.namespace, info.name, replicas, uid=info.uid, gate_uid=me.uid
                 )
+            case ParkServing(revision=revision, parked=parked):
+                await self._park(me, world, revision, parked)
             case RemoveServing(revision=revision):
                 info = _serving(me, world, revision)
                 if info is not None:  # already gone: done
@@ -142,6 +145,20 @@ class Executor:
             return
         _check_owned(me, existing)
         await self.api.converge_owned_deployment(body, uid=existing.uid, gate_uid=me.uid)
+
+    async def _park(self, me: GateIdentity, world: World, revision: str, parked: bool) -> None:
+        """Take the serving key off (or put it back on) each running pod of the
+        gate's serving Deployment of `revision` that differs; a pod gone is done."""
+        info = _serving(me, world, revision)
+        if info is None:
+            return
+        key, value = serving_selector(me.name)
+        for pod in serving_pods(world, me, revision, info.name):
+            if (key in pod.labels) == parked:
+                with contextlib.suppress(NotFound):
+                    await self.api.set_pod_label(
+                        me.namespace, pod.name, key, None if parked else value, uid=pod.uid
+                    )
 
     async def _create_job(self, me: GateIdentity, body: dict[str, Any]) -> None:
         """Create; a name already taken is fine when the Job there is the gate's

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from deploymentgate.controller.identity import GateIdentity
 from deploymentgate.controller.jobs import JobInfo
+from deploymentgate.controller.pods import PodInfo, canary_pods
 from deploymentgate.controller.routers import adapter_for
 from deploymentgate.controller.workloads import DeploymentInfo, GateRef
 from deploymentgate.controller.world import World
@@ -58,6 +59,26 @@ def serving_deployments(
             continue
         serving[revision] = info
     return verification, serving
+
+
+def serving_pods(world: World, gate: GateIdentity, revision: str, deployment: str) -> list[PodInfo]:
+    """The live pods of the gate's serving Deployment `deployment` of `revision`
+    (run by its own ReplicaSet), with or without the serving key."""
+    return canary_pods(
+        world.pods_of(gate.namespace, gate.label),
+        gate=gate.label,
+        revision=revision,
+        deployment=deployment,
+    )
+
+
+def _with_pods(
+    gate: GateIdentity, world: World, revision: str, info: DeploymentInfo
+) -> WorkloadState:
+    """`info`'s state with its pods counted: carrying the serving key, or parked."""
+    pods = serving_pods(world, gate, revision, info.name)
+    serving = sum(1 for p in pods if SERVING_LABEL in p.labels)
+    return replace(info.state, pods_serving=serving, pods_parked=len(pods) - serving)
 
 
 def not_owned(gate: GateIdentity, kind: str, name: str, owner_uid: str | None) -> Conflict:
@@ -189,7 +210,7 @@ def observe(
     team, own = autoscalers(gate, world)
     return Observations(
         target=target_state,
-        serving={rev: info.state for rev, info in serving.items()},
+        serving={rev: _with_pods(gate, world, rev, info) for rev, info in serving.items()},
         verification=_state(verification),
         service=service_state(gate, world),
         conflicts=conflicts(gate, world, revisions),

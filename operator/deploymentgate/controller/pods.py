@@ -32,6 +32,7 @@ class PodInfo:
     started_at: datetime | None
     owner: str | None  # name of the controlling ReplicaSet
     deleting: bool
+    uid: str = ""
 
     @property
     def base_url(self) -> str | None:
@@ -76,6 +77,7 @@ def summarize_pod(body: dict[str, Any]) -> PodInfo:
         started_at=parse_timestamp(started) if started else None,
         owner=owner,
         deleting=bool(meta.get("deletionTimestamp")),
+        uid=str(meta.get("uid") or ""),
     )
 
 

@@ -318,9 +318,11 @@ class GateReconciler:
         self.metrics.observe_status(self.namespace, self.name, after)
         if after.phase is not None and after.phase != before.phase:
             self.metrics.transition(self.namespace, self.name, after.phase)
+        trigger = after.rollback_trigger.value if after.rollback_trigger else "other"
         if any(e.reason is Reason.ROLLED_BACK for e in decision.events):
-            trigger = after.rollback_trigger
-            self.metrics.rollback(self.namespace, self.name, trigger.value if trigger else "other")
+            self.metrics.rollback(self.namespace, self.name, trigger)
+        if any(e.reason is Reason.REVERTED_AFTER_PROMOTION for e in decision.events):
+            self.metrics.revert_after_promotion(self.namespace, self.name, trigger)
 
     async def aclose(self) -> None:
         await self.prober.aclose()

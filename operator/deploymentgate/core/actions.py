@@ -40,6 +40,16 @@ class ScaleServing:
 
 
 @dataclass(frozen=True)
+class ParkServing:
+    """Take the serving key off the running pods of the gate's serving Deployment
+    for `revision` (`parked`), or put it back: they leave or rejoin the Service
+    without a restart (the Deployment's selector does not include the key)."""
+
+    revision: str
+    parked: bool
+
+
+@dataclass(frozen=True)
 class RemoveServing:
     """Delete the gate's serving Deployment for `revision` (its pods get their grace period)."""
 
@@ -177,6 +187,8 @@ class Reason(StrEnum):
     RETRIED = "Retried"
     PROMOTE_REQUESTED = "PromoteRequested"
     COMMAND_IGNORED = "CommandIgnored"
+    REVERTED_AFTER_PROMOTION = "RevertedAfterPromotion"
+    WATCH_ENDED = "WatchEnded"
     # History only: transitions whose Event, if any, carries another reason.
     READY = "Ready"
     VERIFIED = "Verified"
@@ -198,6 +210,7 @@ class RecordEvent:
 WorkloadAction = (
     EnsureServing
     | ScaleServing
+    | ParkServing
     | RemoveServing
     | ScaleTarget
     | GateService

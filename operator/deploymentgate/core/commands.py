@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from deploymentgate.core.actions import Reason
-from deploymentgate.core.phases import enter_promoting, enter_step, start_rollout
+from deploymentgate.core.phases import end_watch, enter_promoting, enter_step, start_rollout
 from deploymentgate.core.run import Run
 from deploymentgate.core.verification import failing_now, roll_back
 from deploymentgate.models import API_GROUP, Phase, Trigger
@@ -107,7 +107,7 @@ def _ignored(run: Run, verb: Verb, why: str) -> None:
 
 def _other_revision(run: Run, command: Command) -> bool:
     st = run.status
-    if command.revision == st.revision and st.revision != st.stable_revision:
+    if command.revision == st.revision and (st.revision != st.stable_revision or run.watching()):
         return False
     where = f"revision {st.revision} under test" if st.revision else "no revision under test"
     if st.revision is not None and st.revision == st.stable_revision:
@@ -121,7 +121,9 @@ def _abort(run: Run, command: Command) -> None:
     st = run.status
     if _other_revision(run, command):
         return
-    if st.phase not in ACTIVE and not (st.phase is Phase.BLOCKED and st.frozen):
+    # In progress, frozen, or promoted and still watched (the abort is a revert).
+    in_progress = st.phase in ACTIVE or (st.phase is Phase.BLOCKED and st.frozen)
+    if not in_progress and not run.watching():
         _ignored(run, command.verb, f"revision {st.revision} is {st.phase}, not in progress")
         return
     roll_back(run, "aborted on request (kubectl gate abort)", Trigger.ABORTED, Reason.ABORTED)
@@ -151,6 +153,14 @@ def _promote(run: Run, command: Command) -> None:
     """Skip the rest of the current step (`promote-full`: every remaining step)."""
     st = run.status
     if _other_revision(run, command):
+        return
+    if st.phase is Phase.PROMOTED and run.watching():
+        run.event(
+            Reason.PROMOTE_REQUESTED,
+            f"revision {st.revision}: ending its watch after promotion on request"
+            " (kubectl gate promote)",
+        )
+        end_watch(run, "ended on request (kubectl gate promote)")
         return
     if st.phase is not Phase.PROGRESSING:
         why = {

@@ -186,12 +186,50 @@ def initializing(run: Run) -> None:
 
 
 def steady(run: Run) -> None:
-    """Idle or Promoted: wait for the next revision."""
+    """Idle or Promoted: wait for the next revision (watching a promoted one first)."""
+    if run.watching() and watch_after_promotion(run):
+        return
     t, st = run.obs.target, run.status
     if t.revision is not None and t.revision != st.stable_revision:
         if t.replicas > 0 and run.obs.autoscaler is None:
             run.set(replicas=t.replicas)  # the new manifest says how many (an HPA would)
         start_rollout(run, t.revision)
+
+
+def watch_after_promotion(run: Run) -> bool:
+    """The seed's post-deployment watch: the promoted revision stays under the
+    rollout's triggers until `watchUntil`, and a trigger reverts to the previous
+    revision, whose pods ran on out of traffic. True when the gate moved on."""
+    st, t = run.status, run.obs.target
+    previous, until = st.previous_revision, st.watch_until
+    assert previous is not None and until is not None
+    if t.revision is not None and t.revision != st.stable_revision:
+        end_watch(run, f"revision {t.revision} arrived")
+        return False  # verified as usual, against the promoted revision
+    if run.now >= until:
+        end_watch(run, f"no trigger fired since its promotion ({clock(until)})")
+        return True
+    if watch_probes(run):
+        return True
+    run.wake_at(until)
+    run.say(
+        f"revision {st.revision} promoted; watched until {clock(until)}: revision {previous}'s"
+        " pods run on out of traffic, and a rollback trigger reverts to them at once"
+    )
+    return False
+
+
+def end_watch(run: Run, why: str) -> None:
+    """The watch after promotion is over: the previous revision's pods go."""
+    st = run.status
+    message = (
+        f"watch after promotion of revision {st.revision} ended: {why};"
+        f" revision {st.previous_revision}'s pods, kept for a revert, go"
+    )
+    run.set(previous_revision=None, watch_until=None)
+    run.say(f"revision {st.revision} promoted; {message}")
+    run.remember(Reason.WATCH_ENDED, message)
+    run.event(Reason.WATCH_ENDED, message)
 
 
 def verifying(run: Run) -> None:
@@ -318,6 +356,15 @@ def promoting(run: Run) -> None:
     layout = run.router.promote(run.fleet)
     if layout.in_effect:
         message = f"revision {st.revision} promoted: {serving} serves it ({n} replicas)"
+        window = run.gate_spec.rollback.watch_after_promotion
+        kept = st.stable_revision if run.fleet.kept_warm(st.stable_revision) else None
+        until = run.now + window if kept is not None else None
+        if until is not None:
+            message += (
+                f"; watched until {clock(until)} with revision {kept}'s pods kept running"
+                " out of traffic for an instant revert"
+            )
+            run.wake_at(until)
         run.set(
             stable_revision=st.revision,
             stable_images=list(st.images),
@@ -325,6 +372,8 @@ def promoting(run: Run) -> None:
             step=None,
             step_since=None,
             step_ready_since=None,
+            previous_revision=kept,
+            watch_until=until,
         )
         run.transition(Phase.PROMOTED, Reason.PROMOTED, message)
         run.event(Reason.PROMOTED, message)

@@ -28,6 +28,7 @@ from deploymentgate.core.actions import (
     EnsureServing,
     EnsureVerification,
     GateService,
+    ParkServing,
     RemoveServing,
     RemoveVerification,
     RevertTarget,
@@ -116,7 +117,16 @@ def serving_actions(run: Run, layout: Layout) -> list[Action]:
     given another template: promotion restarts no serving pod.
     """
     obs = run.obs
+    # The stable's parked pods (a revert) rejoin the Service before anything
+    # shrinks; no other parked pod ever rejoins (they go with their Deployment).
+    # Pods are parked once what takes their place serves (the layout says when).
+    stable = run.status.stable_revision
     actions: list[Action] = []
+    if stable is not None and obs.serving_of(stable).pods_parked and stable not in layout.parked:
+        actions.append(ParkServing(stable, False))
+    actions += [
+        ParkServing(r, True) for r in sorted(layout.parked) if obs.serving_of(r).pods_serving
+    ]
     missing: list[str] = []
     for revision in _ordered(run, layout.replicas):
         wanted = layout.replicas[revision]
@@ -225,7 +235,7 @@ def _probe_run(run: Run) -> ProbeRun | None:
         return None
     if st.phase in AT_ZERO:
         workload, verification = ProbeWorkload.VERIFICATION, True
-    elif st.phase is Phase.PROGRESSING:
+    elif st.phase is Phase.PROGRESSING or (st.phase is Phase.PROMOTED and run.watching()):
         workload, verification = ProbeWorkload.CANARY, False
     else:
         return None

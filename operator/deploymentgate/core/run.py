@@ -62,6 +62,29 @@ class Run:
             canary=canary,
             serving=self.obs.serving,
             router_state=self.obs.router_state,
+            previous=self.kept_for_revert,
+        )
+
+    @property
+    def kept_for_revert(self) -> str | None:
+        """The revision kept running out of traffic (see `Fleet.previous`): the one
+        before a promoted revision during its watch, or, on the way to promotion
+        with a watch configured, the stable."""
+        st = self.status
+        if st.previous_revision is not None:
+            return st.previous_revision
+        watch = self.spec is not None and self.spec.rollback.watch_after_promotion > timedelta(0)
+        if watch and st.phase in (Phase.PROGRESSING, Phase.PROMOTING):
+            return st.stable_revision
+        return None
+
+    def watching(self) -> bool:
+        """A promoted revision is under its watch (rollback.watchAfterPromotion)."""
+        st = self.status
+        return (
+            st.previous_revision is not None
+            and st.watch_until is not None
+            and st.revision == st.stable_revision
         )
 
     def serving_name(self, revision: str | None) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime
 from deploymentgate.core.actions import Reason
 from deploymentgate.core.probe_state import fold, get, unwatched_startups
 from deploymentgate.core.run import Run, ready_of
+from deploymentgate.core.templates import images
 from deploymentgate.core.triggers import Fired, due, fired
 from deploymentgate.models import Phase, ProbesStatus, ProbeStatus, RollbackAction, Trigger
 from deploymentgate.observations import ProbeKind
@@ -138,6 +139,9 @@ def roll_back(run: Run, reason: str, trigger: Trigger, cause: Reason = Reason.RO
     """The revision under test leaves at once; all traffic back on the stable one
     (also out of a freeze: `cause` Aborted is a person's call)."""
     st = run.status
+    if run.watching():
+        revert_after_promotion(run, reason, trigger, cause)
+        return
     message = (
         f"revision {st.revision} rolled back: {reason};"
         f" all traffic back on stable revision {st.stable_revision}"
@@ -153,6 +157,35 @@ def roll_back(run: Run, reason: str, trigger: Trigger, cause: Reason = Reason.RO
     )
     run.transition(Phase.ROLLED_BACK, cause, message)
     run.event(Reason.ROLLED_BACK, message, warning=True)
+
+
+def revert_after_promotion(run: Run, reason: str, trigger: Trigger, cause: Reason) -> None:
+    """A trigger (or `kubectl gate abort`) during the watch after promotion: the
+    previous revision, whose pods ran on out of traffic, is stable again and takes
+    all traffic back; the promoted one leaves once those pods serve."""
+    st = run.status
+    previous = st.previous_revision
+    template = run.obs.serving_of(previous).template
+    message = (
+        f"revision {st.revision} reverted after promotion: {reason}; all traffic back on"
+        f" revision {previous}, whose pods ran on since the promotion"
+    )
+    run.set(
+        stable_revision=previous,
+        stable_images=images(template),
+        previous_revision=None,
+        watch_until=None,
+        rollback_reason=reason,
+        rollback_trigger=trigger,
+        frozen=False,
+        canary_weight=0,
+        step=None,
+        step_since=None,
+        step_ready_since=None,
+    )
+    how = Reason.REVERTED_AFTER_PROMOTION if cause is Reason.ROLLED_BACK else cause
+    run.transition(Phase.ROLLED_BACK, how, message)
+    run.event(Reason.REVERTED_AFTER_PROMOTION, message, warning=True)
 
 
 def block(run: Run, reason: str, trigger: Trigger = Trigger.PROGRESS_DEADLINE) -> None:

@@ -291,6 +291,15 @@ class KubeApi:
             namespace, name, [{"op": "replace", "path": "/spec/template", "value": template}]
         )
 
+    async def set_pod_label(
+        self, namespace: str, name: str, key: str, value: str | None, *, uid: str
+    ) -> None:
+        """Set (or, with None, remove) one label of exactly the pod `uid`: a merge
+        patch naming the uid, which the API server refuses for another pod."""
+        body = {"metadata": {"uid": uid, "labels": {key: value}}}
+        with _translated():
+            await self.core.patch_namespaced_pod(name, namespace, body, _content_type=_MERGE)
+
     async def _json_patch(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
         with _translated():
             await self.objects.patch_namespaced_custom_object(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from deploymentgate.core.actions import Reason
 from deploymentgate.models import GateStatus, HistoryEntry, Phase, ProbeStatus
 from deploymentgate.probe_kinds import kinds, result
 
@@ -180,11 +181,19 @@ def json_payload(t: Transition) -> dict[str, Any]:
     }
 
 
+def phase_text(t: Transition) -> str:
+    """The phase entered, saying so when a rollback came after the promotion (the
+    revision had served every user: a worse news than a rollback mid-rollout)."""
+    if t.reason == Reason.REVERTED_AFTER_PROMOTION.value:
+        return f"{t.phase.value} (reverted after promotion)"
+    return t.phase.value
+
+
 def headline(t: Transition) -> str:
     """One line a human reads first (Slack's notification text, the log)."""
     revision = f" revision {t.revision}" if t.revision else ""
     why = t.rollback_reason or t.message
-    return f"DeploymentGate {t.key}: {t.phase.value}{revision}" + (f": {why}" if why else "")
+    return f"DeploymentGate {t.key}: {phase_text(t)}{revision}" + (f": {why}" if why else "")
 
 
 def _number(value: float) -> str:
@@ -205,7 +214,7 @@ def slack_payload(t: Transition) -> dict[str, Any]:
     """A Slack incoming-webhook message: `text` for notifications, `blocks` for the channel."""
     fields = [
         f"*Gate*\n{t.key}",
-        f"*Phase*\n{t.previous_phase.value if t.previous_phase else '-'} → {t.phase.value}",
+        f"*Phase*\n{t.previous_phase.value if t.previous_phase else '-'} → {phase_text(t)}",
         f"*Revision*\n{t.revision or '-'}",
         f"*Traffic on it*\n{t.canary_weight}%",
     ]
@@ -218,7 +227,7 @@ def slack_payload(t: Transition) -> dict[str, Any]:
             "type": "section",
             "text": {
                 "type": "mrkdwn",
-                "text": _clip(f"{EMOJI.get(t.phase, '')} *{t.key}: {t.phase.value}*\n{t.message}"),
+                "text": _clip(f"{EMOJI.get(t.phase, '')} *{t.key}: {phase_text(t)}*\n{t.message}"),
             },
         },
         {

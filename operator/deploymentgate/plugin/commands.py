@@ -48,13 +48,17 @@ def request(
     body = _read(session, gate)
     status = body.get("status") or {}
     under_test, phase = status.get("revision"), status.get("phase") or "unknown"
-    if not under_test or under_test == status.get("stableRevision"):
+    # Promoted and still watched: abort reverts to the previous revision, promote
+    # ends the watch.
+    watched = phase == "Promoted" and bool(status.get("previousRevision"))
+    if not under_test or (under_test == status.get("stableRevision") and not watched):
         raise PluginError(f"gate {gate} has no revision under test (it is {phase})")
     if revision and revision != under_test:
         raise PluginError(f"gate {gate} has revision {under_test} under test, not {revision}")
     frozen = phase == "Blocked" and status.get("frozen")
     phases, wanted = _NEEDS[verb]
-    if phase not in phases and not (verb is Verb.ABORT and frozen):
+    allowed = phase in phases or (verb is Verb.ABORT and frozen)
+    if not allowed and not (watched and verb in (Verb.ABORT, Verb.PROMOTE, Verb.PROMOTE_FULL)):
         raise PluginError(f"gate {gate} revision {under_test} is {phase}, not {wanted}")
     value = f"{under_test}/{token()}"
     # No resourceVersion precondition: the operator writes the status every few

@@ -37,7 +37,7 @@ from deploymentgate.k8s.builders import (
     controller_uid,
     gate_label_value,
 )
-from deploymentgate.models import DEFAULT_ROUTER, KIND
+from deploymentgate.models import DEFAULT_ROUTER, KIND, SERVING_LABEL
 from deploymentgate.plugin.get import PROBES, VERDICT, read_gates
 from deploymentgate.plugin.session import PluginError, Session, as_dict, refusal
 from deploymentgate.timestamps import read_timestamp
@@ -80,7 +80,19 @@ def age(value: object, now: datetime) -> str:
     moment = parse_time(value)
     if moment is None:
         return "-"
-    seconds = max(0, int((now - moment).total_seconds()))
+    return _span(int((now - moment).total_seconds()))
+
+
+def left(value: object, now: datetime) -> str:
+    """How long until a time, in the same form as `age`; `-` if unknown."""
+    moment = parse_time(value)
+    if moment is None:
+        return "-"
+    return _span(int((moment - now).total_seconds()))
+
+
+def _span(seconds: int) -> str:
+    seconds = max(0, seconds)
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 600:
@@ -138,9 +150,12 @@ def pod_line(pod: Obj, now: datetime) -> str:
                 state = str(waiting["reason"])
                 break
     mark = "✔" if state == "Running" and total and ready == total else "◌"
+    labels = _labels(pod)
+    parked = labels.get(ROLE_LABEL) == ROLE_SERVING and SERVING_LABEL not in labels
     return (
         f"{mark} Pod {_meta(pod).get('name')}  {state}  ready {ready}/{total}"
         f"  restarts {restarts}  age {age(_meta(pod).get('creationTimestamp'), now)}"
+        + ("  out of traffic" if parked else "")
     )
 
 
@@ -208,6 +223,16 @@ def _header(gate: Obj, now: datetime) -> list[str]:
     step = _step(gate, now)
     if step:
         rows.append(("Step", step))
+    if status.get("previousRevision") and status.get("watchUntil"):
+        until = status["watchUntil"]
+        rows.append(
+            (
+                "Watch",
+                f"after promotion, until {until} ({left(until, now)} left): revision"
+                f" {status['previousRevision']} runs on out of traffic and a trigger reverts"
+                " to it at once (kubectl gate promote ends the watch, abort reverts now)",
+            )
+        )
     if status.get("frozen"):
         rows.append(("Frozen", "yes: traffic held where the trigger found it"))
     if status.get("rollbackTrigger") or status.get("rollbackReason"):
@@ -252,6 +277,14 @@ def _revisions(
         children = [node(d) for d in under] or [("no Deployment (yet)", [])]
         entries.append(
             (f"revision under test {testing}" + (f"  {images}" if images else ""), children)
+        )
+    previous = status.get("previousRevision")
+    if previous and previous not in (stable, testing):
+        kept = serving(previous)
+        shown += kept
+        children = [node(d) for d in kept] or [("no serving Deployment", [])]
+        entries.append(
+            (f"previous revision {previous}  kept out of traffic for a revert", children)
         )
     rest = [d for d in mine if d not in shown]
     if rest:

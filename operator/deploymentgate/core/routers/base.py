@@ -38,6 +38,10 @@ class Fleet:
     serving       the gate's own serving Deployments, keyed by computed revision
     router_state  what the router's adapter read of its own traffic objects
                   (opaque to everything but that router; None when it reads none)
+    previous      the revision kept running, out of traffic, for an instant revert
+                  (rollback.watchAfterPromotion): the stable while a revision goes
+                  to 100% and is promoted, then the one before the promoted revision
+                  until the watch ends; None when no watch is configured or under way
     """
 
     total: int
@@ -45,6 +49,15 @@ class Fleet:
     canary: str | None
     serving: Mapping[str, WorkloadState] = field(default_factory=dict)
     router_state: object = None
+    previous: str | None = None
+
+    def kept_warm(self, revision: str | None) -> bool:
+        """`revision` is the one kept for a revert, and its Deployment is still there."""
+        return revision is not None and revision == self.previous and self.of(revision).exists
+
+    def parked(self, revision: str | None) -> bool:
+        """No live pod of `revision` carries the serving key (none takes traffic)."""
+        return self.of(revision).pods_serving == 0
 
     def of(self, revision: str | None) -> WorkloadState:
         return self.serving.get(revision or "", ABSENT)
@@ -74,7 +87,7 @@ class Fleet:
             sorted(
                 r
                 for r, w in self.serving.items()
-                if w.exists and r not in (self.stable, self.canary) and r not in keep
+                if w.exists and r not in (self.stable, self.canary, self.previous) and r not in keep
             )
         )
 
@@ -93,7 +106,9 @@ class Fleet:
         others = sorted(r for r, w in self.serving.items() if w.exists and r != self.stable)
         for revision in others:
             now = self.of(revision).replicas
-            if revision in evict:
+            if revision == self.previous and revision not in evict:
+                replicas[revision] = now  # kept for a revert, as it is
+            elif revision in evict:
                 if now == 0:
                     remove.append(revision)
                 else:
@@ -115,6 +130,9 @@ class Layout:
     in_effect  the traffic split this layout is for holds: every pod it
                counts on is ready
     summary    the split in words, for messages ("1 of 10 pods")
+    parked     serving revisions whose pods must run without the serving key
+               (out of the Service, kept for a revert); every other serving
+               revision's pods carry it
 
     A router whose traffic objects need more (e.g. route weights) returns a
     subclass carrying it, which only its own `actions` reads.
@@ -124,6 +142,7 @@ class Layout:
     remove: tuple[str, ...] = ()
     in_effect: bool = False
     summary: str = ""
+    parked: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

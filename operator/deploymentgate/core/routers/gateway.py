@@ -195,10 +195,12 @@ class GatewayRouter:
         # Only the canary Service must serve: the stable one empties as it shrinks.
         settled = canary is not None and _gw(fleet).serving[1] == canary
         moved = ready and settled and _gw(fleet).reads(weights_for(100))
+        warm = fleet.kept_warm(stable)
         if stable is not None and stable != canary and fleet.of(stable).exists:
-            # The stable shrinks only once no route sends it anything.
-            replicas[stable] = 0 if moved else fleet.of(stable).replicas
-        in_effect = moved and fleet.rolled_out(stable, 0)
+            # The stable shrinks only once no route sends it anything; kept for a
+            # revert, it runs on at weight 0.
+            replicas[stable] = 0 if moved and not warm else fleet.of(stable).replicas
+        in_effect = moved and (warm or fleet.rolled_out(stable, 0))
         return GatewayLayout(
             replicas=replicas,
             remove=_strays_to_remove(fleet),

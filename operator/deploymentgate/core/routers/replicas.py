@@ -67,8 +67,12 @@ class ReplicasRouter(PodRouter):
         # Stepping up, the stable shrinks only once the canary's pods are ready.
         keep = share.stable if shifted else max(split(n, previous).stable, share.stable)
         replicas: dict[str, int] = {}
+        parked: frozenset[str] = frozenset()
         if stable is not None:
             replicas[stable] = keep
+            if keep == 0 and shifted and fleet.kept_warm(stable):
+                # 100%, kept for a revert: its pods leave the Service but run on.
+                replicas[stable], parked = fleet.of(stable).replicas, frozenset({stable})
         if canary is not None:
             replicas[canary] = share.canary
         in_effect = canary is not None and fleet.rolled_out(canary, share.canary)
@@ -77,6 +81,7 @@ class ReplicasRouter(PodRouter):
             remove=_strays_to_remove(fleet),
             in_effect=in_effect,
             summary=f"{share.canary} of {share.canary + share.stable} pods",
+            parked=parked,
         )
 
     def promote(self, fleet: Fleet) -> Layout:
@@ -85,20 +90,27 @@ class ReplicasRouter(PodRouter):
         if canary is not None:
             replicas[canary] = n
         left = 0
+        parked: frozenset[str] = frozenset()
+        full = fleet.rolled_out(canary, n)
+        gone = fleet.rolled_out(stable, 0)
         if stable is not None and stable != canary and fleet.of(stable).exists:
             # The stable goes in one scale once the canary serves at full size: its
             # pods leave the Service together, so every cut session lands on a canary
-            # pod and is moved only once; capacity never dips meanwhile.
-            left = 0 if fleet.rolled_out(canary, n) else fleet.of(stable).replicas
+            # pod and is moved only once; capacity never dips meanwhile. Kept for a
+            # revert, its pods leave the Service the same way but run on.
+            left = 0 if full else fleet.of(stable).replicas
+            if full and fleet.kept_warm(stable):
+                left, parked = fleet.of(stable).replicas, frozenset({stable})
+                gone = fleet.parked(stable)
             replicas[stable] = left
-        in_effect = (
-            canary is not None and fleet.rolled_out(canary, n) and fleet.rolled_out(stable, 0)
-        )
+        in_effect = canary is not None and full and gone
+        kept = f"{left} kept out of traffic" if parked else f"{left} left"
         return Layout(
             replicas=replicas,
             remove=_strays_to_remove(fleet),
             in_effect=in_effect,
-            summary=f"{fleet.ready(canary)}/{n} ready on the new revision, {left} left on stable",
+            summary=f"{fleet.ready(canary)}/{n} ready on the new revision, {kept} on stable",
+            parked=parked,
         )
 
     def stable_only(self, fleet: Fleet, *, evict: frozenset[str] = frozenset()) -> Layout:
@@ -109,15 +121,29 @@ class ReplicasRouter(PodRouter):
         # step): then it serves on until the first stable pods are, rather than
         # leaving the Service with no endpoint at all. Verified pods keep serving
         # until the stable serves at full size, then go together.
+        # Parked stable pods (a revert after promotion) rejoin the Service first;
+        # the rejected revision leaves once they carry the serving key again.
+        joined = fleet.of(stable).pods_parked == 0
         replicas: dict[str, int] = {stable: n} if stable is not None else {}
-        others, remove = fleet.drain_others(evict, evict_now=fleet.ready(stable) > 0, settled=full)
+        others, remove = fleet.drain_others(
+            evict, evict_now=fleet.ready(stable) > 0 and joined, settled=full and joined
+        )
         replicas.update(others)
-        in_effect = full and all(fleet.of(r).replicas == 0 for r in evict if r != stable)
+        warm = fleet.previous if fleet.kept_warm(fleet.previous) else None
+        parked = frozenset({warm}) if warm is not None and warm != stable else frozenset()
+        in_effect = (
+            full
+            and joined
+            and all(fleet.parked(r) for r in parked)
+            and all(fleet.of(r).replicas == 0 for r in evict if r != stable)
+        )
         return Layout(
             replicas=replicas,
             remove=tuple(remove),
             in_effect=in_effect,
-            summary=f"{fleet.ready(stable)}/{n} ready on stable",
+            summary=f"{fleet.ready(stable)}/{n} ready on stable"
+            + (f", revision {warm} kept out of traffic for a revert" if parked else ""),
+            parked=parked,
         )
 
 
