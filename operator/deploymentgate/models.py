@@ -536,8 +536,9 @@ class MetricCheck(Model):
     name: NameLabel
     """Name of the check, as status, Events and metrics show it."""
     query: str = Field(min_length=1, max_length=4096)
-    """Instant query returning one number (several series: each must pass). Placeholders
-    {namespace}, {service}, {revision}, {pod_regex} are filled in by the operator."""
+    """Instant query returning one number (several series: each must pass). The operator
+    fills in {namespace}, {service}, {revision}, {pod_regex} (the revision under test's
+    serving pods), {stable_revision} and {stable_pod_regex}, escaped for a quoted string."""
     condition: MetricCondition
     """When the value passes: atMost, atLeast or within [low, high]."""
     interval: ProbeInterval = timedelta(seconds=30)

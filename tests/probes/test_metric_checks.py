@@ -15,7 +15,7 @@ from deploymentgate.core import ProbeRun, ProbeWorkload
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import GateSpec, MetricChecks, parse_spec
 from deploymentgate.observations import ProbeKind, ProbeObservation
-from deploymentgate.probes.kind_runner import PodTarget, PrometheusContext
+from deploymentgate.probes.kind_runner import PodTarget, PrometheusContext, Stable
 from deploymentgate.probes.metric_checks import evaluate, placeholders
 from deploymentgate.probes.registry import runner
 
@@ -140,6 +140,33 @@ async def test_rounds_fill_in_the_revisions_own_pods_escaped_and_pace_each_check
     assert len(stand_in.asked) == 2 and second.results == ()
 
 
+async def test_the_stable_revisions_pods_fill_its_placeholders_and_none_is_no_data() -> None:
+    template = 'y{pod=~"{stable_pod_regex}",rev="{stable_revision}"}'
+    filled = 'y{pod=~"chat-s1-a|chat-s1-b",rev="s1"}'
+    stand_in = StandIn({filled: 2.0})
+    async with tcp_server(stand_in) as server:
+        spec = gate(server.url, check("vs-stable", template, atMost=3))
+        canary = [PodTarget("chat-r1-a", "http://a")]
+        stable = Stable("s1", (PodTarget("chat-s1-b", ""), PodTarget("chat-s1-a", "")))
+        with_stable = (
+            await runner(M)
+            .rounds(spec, section(spec))
+            .round(canary, revision="r1", namespace="prod", gate="g", stable=stable)
+        )
+        without = (
+            await runner(M)
+            .rounds(spec, section(spec))
+            .round(canary, revision="r1", namespace="prod", gate="g")
+        )
+    assert stand_in.asked == [filled]
+    (passed, _), (nodata, _) = with_stable.results[0], without.results[0]
+    assert passed.ok is True and passed.details["value"] == 2.0
+    assert nodata.ok is None
+    assert nodata.message == (
+        "no data: {stable_pod_regex}, {stable_revision} has no value now (no such pods yet)"
+    )
+
+
 async def test_check_runs_every_check_once_and_folds_them_as_the_operator_does() -> None:
     stand_in = StandIn({'up{pod=~".*"}': 3.0, "ok": 1.0})
     async with tcp_server(stand_in) as server:
@@ -174,12 +201,9 @@ async def test_check_runs_every_check_once_and_folds_them_as_the_operator_does()
     assert held.ok is None and held.message.startswith("gone: no data")
 
 
-async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> None:
-    stand_in = StandIn({"p95": 0.2, "shadow": 9.0})
-    metrics = GateMetrics()
-    prober = GateProber("shop", "chat", metrics)
-    target = PodInfo(
-        name="chat-v2-1",
+def pod_info(name: str) -> PodInfo:
+    return PodInfo(
+        name=name,
         namespace="shop",
         labels={},
         ip="127.0.0.1",
@@ -189,26 +213,35 @@ async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> No
         owner=None,
         deleting=False,
     )
+
+
+async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> None:
+    stand_in = StandIn({"p95": 0.2, "shadow": 9.0, 'up{pod=~"chat-v1-1"}': 1.0})
+    metrics = GateMetrics()
+    prober = GateProber("shop", "chat", metrics)
+    target, stable = pod_info("chat-v2-1"), pod_info("chat-v1-1")
     async with tcp_server(stand_in) as server:
         spec = gate(
             server.url,
             check("p95", "p95", atMost=0.25),
             {**check("shadow", "shadow", atMost=1), "dryRun": True},
+            check("stable-up", 'up{pod=~"{stable_pod_regex}"}', atLeast=1),
         )
         prober.start(spec, ProbeRun("v2", ProbeWorkload.CANARY, frozenset({M})))
-        prober.sync_targets(lambda: [target])
+        prober.sync_targets(lambda: [target], lambda: ("v1", [stable]))
         seen: list[ProbeObservation] = []
         try:
             for _ in range(100):
                 seen += prober.drain()
-                if len(seen) >= 2:
+                if len(seen) >= 3:
                     break
                 await asyncio.sleep(0.05)
         finally:
             await prober.aclose()
-    assert sorted((o.target, o.ok, o.revision) for o in seen[:2]) == [
+    assert sorted((o.target, o.ok, o.revision) for o in seen[:3]) == [
         ("p95", True, "v2"),
         ("shadow", False, "v2"),
+        ("stable-up", True, "v2"),
     ]
 
     def sample(metric: str, check: str, dry_run: str) -> float | None:

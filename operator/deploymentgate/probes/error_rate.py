@@ -24,11 +24,13 @@ from deploymentgate.probes.budget import budget
 from deploymentgate.probes.error_window import ErrorRateWindow
 from deploymentgate.probes.http_client import ProbeHTTPError, fetch, hardened_client
 from deploymentgate.probes.kind_runner import (
+    NO_STABLE,
     PodTarget,
     ProbeRunner,
     PrometheusContext,
     Round,
     Rounds,
+    Stable,
 )
 from deploymentgate.probes.observe import now_utc, observation
 from deploymentgate.probes.prometheus import instant_query, parse_samples
@@ -289,7 +291,13 @@ class ErrorRateRounds(Rounds):
         self.window = new_window(section)
 
     async def round(
-        self, pods: Sequence[PodTarget], *, revision: str, namespace: str, gate: str
+        self,
+        pods: Sequence[PodTarget],
+        *,
+        revision: str,
+        namespace: str,
+        gate: str,
+        stable: Stable = NO_STABLE,
     ) -> Round:
         cfg, began = self.cfg, time.monotonic()
         if cfg.source is ErrorRateSource.PROMETHEUS:

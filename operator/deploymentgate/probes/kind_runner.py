@@ -35,6 +35,18 @@ class PodTarget:
 
 
 @dataclass(frozen=True)
+class Stable:
+    """The stable revision and its serving pods beside the revision under test,
+    for a kind that names them (the metric checks' {stable_*} placeholders)."""
+
+    revision: str | None = None
+    pods: tuple[PodTarget, ...] = ()
+
+
+NO_STABLE = Stable()
+
+
+@dataclass(frozen=True)
 class Round:
     """One round's results with the seconds each took, and what it says for the
     loop's pace: None no target yet (look again soon), False a failure (confirm
@@ -53,8 +65,15 @@ class Rounds:
         self.runner, self.spec, self.section = runner, spec, section
 
     async def round(
-        self, pods: Sequence[PodTarget], *, revision: str, namespace: str, gate: str
+        self,
+        pods: Sequence[PodTarget],
+        *,
+        revision: str,
+        namespace: str,
+        gate: str,
+        stable: Stable = NO_STABLE,
     ) -> Round:
+        """One round over `pods` (the revision under test's); `stable` for kinds that compare."""
         if not pods:
             return Round((), None)
         results = await asyncio.gather(*(self._timed(pod, revision) for pod in pods))

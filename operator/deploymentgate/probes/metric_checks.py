@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from deploymentgate.models import GateSpec, MetricCheck, MetricChecks, Model, dump
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probe_kinds.metrics import fold_checks
 from deploymentgate.probes.kind_runner import (
+    NO_STABLE,
     PodTarget,
     ProbeRunner,
     PrometheusContext,
     Round,
     Rounds,
+    Stable,
 )
 from deploymentgate.probes.observe import observation
 from deploymentgate.probes.prometheus import instant_query
@@ -29,19 +31,31 @@ from deploymentgate.probes.promql import QueryTemplateError, pod_regex, render_q
 
 
 def placeholders(
-    spec: GateSpec, *, namespace: str, revision: str | None, pods: str
-) -> dict[str, str]:
-    """The values a check's query may name: the revision under test's own selectors."""
+    spec: GateSpec,
+    *,
+    namespace: str,
+    revision: str | None,
+    pods: str,
+    stable: Stable = NO_STABLE,
+) -> dict[str, str | None]:
+    """The values a check's query may name: the revision under test's own
+    selectors, and the stable revision's (None while it has no pods: no data)."""
+    names = [p.name for p in stable.pods if p.name]
     return {
         "namespace": namespace,
         "service": spec.service,
         "revision": revision or "",
         "pod_regex": pods,
+        "stable_revision": stable.revision,
+        "stable_pod_regex": pod_regex(names) if names else None,
     }
 
 
 async def evaluate(
-    section: MetricChecks, check: MetricCheck, values: dict[str, str], revision: str | None
+    section: MetricChecks,
+    check: MetricCheck,
+    values: Mapping[str, str | None],
+    revision: str | None,
 ) -> ProbeObservation:
     """One evaluation of one check."""
 
@@ -130,7 +144,13 @@ class MetricRounds(Rounds):
         self._next: dict[str, float] = {}  # monotonic time each check is due again
 
     async def round(
-        self, pods: Sequence[PodTarget], *, revision: str, namespace: str, gate: str
+        self,
+        pods: Sequence[PodTarget],
+        *,
+        revision: str,
+        namespace: str,
+        gate: str,
+        stable: Stable = NO_STABLE,
     ) -> Round:
         names = [p.name for p in pods if p.name]
         if not names:
@@ -140,7 +160,7 @@ class MetricRounds(Rounds):
         for check in due:
             self._next[check.name] = now + check.interval.total_seconds()
         values = placeholders(
-            self.spec, namespace=namespace, revision=revision, pods=pod_regex(names)
+            self.spec, namespace=namespace, revision=revision, pods=pod_regex(names), stable=stable
         )
 
         async def timed(check: MetricCheck) -> tuple[ProbeObservation, float]:
