@@ -4,11 +4,18 @@ and a recording stand-in that shows what the operator asked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import httpx
+import yaml
+from websockets.asyncio.client import connect
+
+from chat_backend.testing import run_backend
 from deploymentgate.controller.pods import PodInfo
 from deploymentgate.controller.probing import GateProber
 from deploymentgate.core import ProbeRun, ProbeWorkload
@@ -17,8 +24,10 @@ from deploymentgate.models import GateSpec, MetricChecks, parse_spec
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probes.kind_runner import PodTarget, PrometheusContext, Stable
 from deploymentgate.probes.metric_checks import evaluate, placeholders
+from deploymentgate.probes.promql import pod_regex, render_query
 from deploymentgate.probes.registry import runner
 
+from .backend import FAST_ENV
 from .hostile import Reader, Served, Writer, _read_request, closed_port, tcp_server
 from .test_prometheus_error_rate import needs_prometheus, prometheus_scraping, wait_for_series
 
@@ -262,3 +271,72 @@ async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> No
     )
     metrics.forget("shop", "chat")
     assert sample("metric_check_value", "p95", "false") is None
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chat-metric-checks.yaml"
+# The reference backend in three modes, each a "pod" as a Kubernetes scrape job labels it.
+PODS = {"healthy": "chat-good-1", "slow-chat": "chat-slow-1", "ws-slow-events": "chat-ws-1"}
+
+
+async def user_traffic(url: str, seconds: float) -> None:
+    """What users do, for `seconds`: chat requests, and WebSocket conversations beside them."""
+    end = time.monotonic() + seconds
+
+    async def chat() -> None:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            while time.monotonic() < end:
+                await client.get(f"{url}/api/chat")
+
+    async def converse() -> None:
+        async with connect(url.replace("http://", "ws://", 1) + "/ws", proxy=None) as ws:
+            await ws.recv()  # connection_established
+            while time.monotonic() < end:
+                await ws.send(json.dumps({"type": "user_message", "text": "hi"}))
+                while json.loads(await ws.recv())["type"] != "agent_completed":
+                    pass
+
+    await asyncio.gather(chat(), converse())
+
+
+@needs_prometheus
+async def test_the_example_checks_judge_the_seeds_latency_bounds_on_real_traffic(
+    tmp_path: Path,
+) -> None:
+    """examples/chat-metric-checks.yaml: a slow /api/chat fails the p95 check
+    although /health is fast, slow WebSocket events fail the event check."""
+    spec = parse_spec(yaml.safe_load(EXAMPLE.read_text())["spec"])
+    checks = section(spec)
+    env = {**FAST_ENV, "CHAT_PHASE_SECONDS": "0"}
+    async with contextlib.AsyncExitStack() as stack:
+        urls = {mode: await stack.enter_async_context(run_backend(mode, env=env)) for mode in PODS}
+        labelled = {
+            url.removeprefix("http://"): {"namespace": "prod", "pod": PODS[mode]}
+            for mode, url in urls.items()
+        }
+        nothing = f"127.0.0.1:{closed_port()}"
+        prom = await stack.enter_async_context(
+            prometheus_scraping(nothing, "chat", tmp_path, labelled)
+        )
+        await wait_for_series(prom, 'up{pod="chat-good-1"} == 1')  # scraped from now on
+        checks = checks.model_copy(update={"prometheus_url": prom})
+        await asyncio.gather(*(user_traffic(url, 4.0) for url in urls.values()))
+        seen: dict[str, dict[str, ProbeObservation]] = {}
+        for mode, pod in PODS.items():
+            values = placeholders(spec, namespace="prod", revision="r", pods=pod_regex([pod]))
+            await wait_for_series(prom, render_query(checks.checks[0].query, values))
+            seen[mode] = {c.name: await evaluate(checks, c, values, "r") for c in checks.checks}
+    verdicts = {mode: {name: o.ok for name, o in by.items()} for mode, by in seen.items()}
+    assert verdicts == {
+        "healthy": {"chat-p95-seconds": True, "ws-event-p95-seconds": True, "chat-5xx-ratio": True},
+        "slow-chat": {
+            "chat-p95-seconds": False,
+            "ws-event-p95-seconds": True,
+            "chat-5xx-ratio": True,
+        },
+        "ws-slow-events": {
+            "chat-p95-seconds": True,
+            "ws-event-p95-seconds": False,
+            "chat-5xx-ratio": True,
+        },
+    }, {mode: {n: o.message for n, o in by.items()} for mode, by in seen.items()}
+    assert seen["slow-chat"]["chat-p95-seconds"].message.endswith(", not at most 0.05")
