@@ -506,13 +506,18 @@ class MetricCondition(Model):
             raise ValueError(f"within needs [low, high] with low <= high, got {self.within}")
         return self
 
-    def passes(self, value: float) -> bool:
+    def excess(self, value: float) -> float:
+        """How far past its bound a value is: above 0 it fails; of several series
+        the one with the largest is the worst."""
         if self.at_most is not None:
-            return value <= self.at_most
+            return value - self.at_most
         if self.at_least is not None:
-            return value >= self.at_least
+            return self.at_least - value
         assert self.within is not None
-        return self.within[0] <= value <= self.within[1]
+        return max(self.within[0] - value, value - self.within[1])
+
+    def passes(self, value: float) -> bool:
+        return self.excess(value) <= 0
 
     def __str__(self) -> str:
         if self.at_most is not None:

@@ -65,6 +65,12 @@ async def test_a_real_prometheus_judges_values_and_never_passes_no_data(tmp_path
             check("floor", "vector(7)", atLeast=10),
             check("band", "vector(-2)", within=[-3, -1]),
             check("series", 'label_replace(vector(1), "pod", "a", "", "") or vector(5)', atMost=2),
+            check(
+                "worst",
+                'label_replace(vector(4), "pod", "a", "", "") or vector(-9)'
+                ' or label_replace(vector(0), "pod", "c", "", "")',
+                within=[-1, 1],
+            ),
             check("empty", "vector(1) > 2", atMost=1),
             check("nan", "vector(0) / vector(0)", atMost=1),
             check("broken", "sum(rate(x[1m]", atMost=1),
@@ -79,6 +85,7 @@ async def test_a_real_prometheus_judges_values_and_never_passes_no_data(tmp_path
         "floor": False,
         "band": True,
         "series": False,
+        "worst": False,
         "empty": None,
         "nan": None,
         "broken": None,
@@ -87,6 +94,7 @@ async def test_a_real_prometheus_judges_values_and_never_passes_no_data(tmp_path
     assert seen["high"].details["value"] == 0.3
     assert seen["low"].message == "0.2, at most 0.25"
     assert seen["series"].message == "5 (worst of 2 series), not at most 2"
+    assert seen["worst"].message == "-9 (worst of 3 series), not within [-1, 1]"
     assert seen["band"].message == "-2, within [-3, -1]"
     for name in ("empty", "nan"):
         assert seen[name].message == "no data: query returned no samples (empty vector or NaN)"

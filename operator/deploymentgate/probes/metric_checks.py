@@ -77,21 +77,12 @@ async def evaluate(
     if numbers is None:
         return seen(None, f"no data: {why}", query=query)
     condition = check.condition
-    failing = [n for n in numbers if not condition.passes(n)]
-    # Every series must pass; the one shown is a failing one, else the nearest the bound.
-    value = failing[0] if failing else _nearest_bound(check, numbers)
+    # Every series must pass: the worst decides, and is the value shown.
+    value = max(numbers, key=condition.excess)
+    ok = condition.passes(value)
     series = f" (worst of {len(numbers)} series)" if len(numbers) > 1 else ""
-    verdict = condition if not failing else f"not {condition}"
-    return seen(not failing, f"{value:g}{series}, {verdict}", query=query, value=value)
-
-
-def _nearest_bound(check: MetricCheck, numbers: list[float]) -> float:
-    condition = check.condition
-    if condition.at_most is not None:
-        return max(numbers)
-    if condition.at_least is not None:
-        return min(numbers)
-    return numbers[0]
+    verdict = condition if ok else f"not {condition}"
+    return seen(ok, f"{value:g}{series}, {verdict}", query=query, value=value)
 
 
 class MetricChecksRunner(ProbeRunner):
