@@ -60,7 +60,7 @@ def at_first_step(sim: Sim) -> tuple[str, datetime]:
     sim.tick(t)
     sim.tick(t + seconds(5))
     sim.tick(t + seconds(10))
-    assert sim.status.phase is Phase.PROGRESSING and sim.status.step == 0
+    assert sim.phase() is Phase.PROGRESSING and sim.status.step == 0
     assert sim.status.step_ready_since == t + seconds(10)
     return new, t + seconds(10)
 
@@ -75,7 +75,7 @@ def test_checks_run_under_traffic_only_not_at_zero() -> None:
     sim = metric_gate()
     sim.deploy("chat:2")
     sim.tick(T0 + minutes(1))
-    assert sim.status.phase is Phase.VERIFYING
+    assert sim.phase() is Phase.VERIFYING
     assert sim.probing is None  # nothing to probe at 0%: no user traffic on the revision
     sim.tick(T0 + minutes(1) + seconds(5))
     assert sim.probing is not None and sim.probing.kinds == frozenset({M})
@@ -101,7 +101,7 @@ def test_a_step_needs_a_pass_of_every_check_during_it() -> None:
     at = second + seconds(10)
     sim.tick(at, [result(True, at, new, "errors", 0.1)])
     sim.tick(second + STEP)
-    assert sim.status.phase is Phase.PROGRESSING
+    assert sim.phase() is Phase.PROGRESSING
     assert "metrics probe (no pass during this step yet)" in sim.status.message
 
 
@@ -111,14 +111,14 @@ def test_no_data_holds_the_step_until_progress_deadline_blocks_never_a_pass() ->
     for i in range(1, 8):
         at = began + seconds(30 * i)
         sim.tick(at, [result(None, at, new)])
-    assert sim.status.phase is Phase.PROGRESSING and sim.status.step == 0
+    assert sim.phase() is Phase.PROGRESSING and sim.status.step == 0
     assert "holding" in sim.status.message
     metrics = metrics_of(sim)
     assert metrics.ok is None and metrics.checks[0].ok is None
     assert metrics.checks[0].consecutive_failures == 0  # no data held: not a failure either
 
     sim.tick(began + STEP + minutes(5))
-    assert sim.status.phase is Phase.BLOCKED
+    assert sim.phase() is Phase.BLOCKED
     assert sim.status.rollback_trigger is Trigger.PROGRESS_DEADLINE
     assert "metrics probe" in (sim.status.rollback_reason or "")
 
@@ -129,13 +129,13 @@ def test_no_data_with_fail_counts_to_the_failure_limit() -> None:
     for i in (1, 2):
         at = began + seconds(5 * i)
         sim.tick(at, [result(None, at, new)])
-    assert sim.status.phase is Phase.PROGRESSING
+    assert sim.phase() is Phase.PROGRESSING
     assert metrics_of(sim).checks[0].ok is False
     assert metrics_of(sim).checks[0].consecutive_failures == 2
 
     at = began + seconds(15)
     sim.tick(at, [result(None, at, new)])
-    assert sim.status.phase is Phase.ROLLED_BACK
+    assert sim.phase() is Phase.ROLLED_BACK
     assert sim.status.rollback_trigger is Trigger.METRIC_CHECK_FAILED
     assert sim.status.rollback_reason == (
         "metric check p95 failed 3 evaluations in a row (failureLimit 3):"
@@ -151,13 +151,13 @@ def test_failures_must_be_consecutive_a_pass_resets_the_count() -> None:
     for i, ok in enumerate(verdicts, start=1):
         at = began + seconds(5 * i)
         sim.tick(at, [result(ok, at, new, value=0.9 if ok is False else 0.1)])
-    assert sim.status.phase is Phase.PROGRESSING
+    assert sim.phase() is Phase.PROGRESSING
     at = began + seconds(40)
     sim.tick(at, [result(False, at, new, value=0.9)])
-    assert sim.status.phase is Phase.PROGRESSING  # one failure since the last pass
+    assert sim.phase() is Phase.PROGRESSING  # one failure since the last pass
     at = began + seconds(45)
     sim.tick(at, [result(False, at, new, value=0.8)])
-    assert sim.status.phase is Phase.ROLLED_BACK
+    assert sim.phase() is Phase.ROLLED_BACK
     assert sim.status.rollback_trigger is Trigger.METRIC_CHECK_FAILED
     assert metrics_of(sim).values == {"p95": 0.8}
 
@@ -183,7 +183,7 @@ def test_a_dry_run_check_is_shown_but_never_holds_fails_or_rolls_back() -> None:
     assert (shown.dry_run, shown.ok, shown.consecutive_failures) == (True, False, 4)
     assert metrics_of(sim).ok is True
     assert metrics_of(sim).message.startswith("dry run only: p95: 0.9")
-    assert sim.status.phase is Phase.PROGRESSING and sim.status.rollback_trigger is None
+    assert sim.phase() is Phase.PROGRESSING and sim.status.rollback_trigger is None
 
     sim.tick(began + STEP)
     assert sim.status.step == 1  # the step was not held either
