@@ -30,7 +30,7 @@ from deploymentgate.models import GateSpec
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probe_kinds import descriptor
 from deploymentgate.probes.budget import owner_scope
-from deploymentgate.probes.kind_runner import PodTarget, Rounds, Stable
+from deploymentgate.probes.kind_runner import NO_STABLE, PodTarget, Rounds, Stable
 from deploymentgate.probes.registry import runner
 
 log = logging.getLogger(__name__)
@@ -188,12 +188,15 @@ class GateProber:
             for p in self._targets()
             if self._serving(p) and p.base_url is not None
         ]
-        stable_revision, stable_pods = self._stable()
-        stable = Stable(
-            stable_revision,
-            tuple(PodTarget(p.name, p.base_url or "", p.started_at) for p in stable_pods),
-        )
-        done = await self._sessions[kind].round(
+        session = self._sessions[kind]
+        stable = NO_STABLE
+        if session.wants_stable:
+            stable_revision, stable_pods = self._stable()
+            stable = Stable(
+                stable_revision,
+                tuple(PodTarget(p.name, p.base_url or "", p.started_at) for p in stable_pods),
+            )
+        done = await session.round(
             pods,
             revision=self.plan.revision,
             namespace=self.namespace,

@@ -59,7 +59,10 @@ class Round:
 class Rounds:
     """The operator's rounds of one kind for one gate; the default probes every
     serving pod at once. A kind that keeps state across rounds (the error-rate
-    window) subclasses it."""
+    window) subclasses it; one that names the stable revision's pods says so
+    (`wants_stable`), so that the others' rounds never look them up."""
+
+    wants_stable = False
 
     def __init__(self, runner: ProbeRunner, spec: GateSpec, section: Model) -> None:
         self.runner, self.spec, self.section = runner, spec, section

@@ -129,6 +129,8 @@ class MetricRounds(Rounds):
     serving pods of the revision under test. With no pod yet nothing is asked
     (a pod regex of no pods would match other series)."""
 
+    wants_stable = True  # {stable_revision}, {stable_pod_regex}
+
     def __init__(self, runner: ProbeRunner, spec: GateSpec, section: MetricChecks) -> None:
         super().__init__(runner, spec, section)
         self.cfg = section
