@@ -263,3 +263,34 @@ def test_an_invalid_check_names_its_field(section: dict[str, Any], message: str)
     spec, error = read_spec(raw)
     assert spec is None
     assert error is not None and error.startswith(message), error
+
+
+def test_checks_go_on_in_the_watch_after_promotion_and_revert_at_the_limit() -> None:
+    sim = adopted(
+        gate_spec(
+            probes={
+                "startup": None,
+                "health": None,
+                "websocket": None,
+                "metrics": {"prometheusUrl": PROMETHEUS, "checks": [check(failureLimit=2)]},
+            },
+            rollback={"errorRate": None, "watchAfterPromotion": "10m"},
+            traffic={"steps": [50, 100], "stepDuration": "1m", "progressDeadline": "5m"},
+        )
+    )
+    new, at = at_first_step(sim)
+    for _ in range(10):
+        at += seconds(30)
+        sim.tick(at, [result(True, at, new, value=0.1)])
+        if sim.phase() is Phase.PROMOTED:
+            break
+    assert sim.phase() is Phase.PROMOTED and sim.status.previous_revision is not None
+    assert sim.probing is not None and M in sim.probing.kinds
+
+    for _ in range(2):
+        at += seconds(30)
+        sim.tick(at, [result(False, at, new, value=0.9)])
+
+    assert sim.phase() is Phase.ROLLED_BACK
+    assert sim.status.rollback_trigger is Trigger.METRIC_CHECK_FAILED
+    assert Reason.REVERTED_AFTER_PROMOTION.value in sim.reasons()
