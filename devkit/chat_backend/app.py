@@ -98,6 +98,7 @@ async def _count_requests(request: web.Request, handler: Handler) -> web.StreamR
     metrics = request.app[RUNTIME].metrics
     resource = request.match_info.route.resource
     path = resource.canonical if resource is not None else "unmatched"
+    began = time.monotonic()
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -108,6 +109,7 @@ async def _count_requests(request: web.Request, handler: Handler) -> web.StreamR
         raise
     if not isinstance(response, web.WebSocketResponse):  # upgrades count themselves at 101
         metrics.count_request(path, response.status)
+        metrics.http_duration.labels(path=path).observe(time.monotonic() - began)
     return response
 
 
@@ -158,6 +160,8 @@ async def _chat(request: web.Request) -> web.Response:
             return web.json_response(
                 {"error": "internal error (simulated)", **runtime.identity()}, status=500
             )
+    if runtime.config.mode is Mode.SLOW_CHAT:
+        await asyncio.sleep(runtime.config.knobs.slow_reply_seconds)
     return web.json_response({"reply": reply_text(text), **runtime.identity()})
 
 
@@ -195,10 +199,14 @@ class _Connection:
         message_id = client_id or f"{self.id}-m{self.messages}"
         config = self.runtime.config
         plan = plan_reply(config.mode, config.knobs, text)
+        since = time.monotonic()
         for event in plan.events:
             if plan.gap_seconds > 0:
                 await asyncio.sleep(plan.gap_seconds)
             await self.send(event, message_id, **event_details(event, text))
+            sent = time.monotonic()
+            self.runtime.metrics.ws_event_latency.observe(sent - since)
+            since = sent
             if event == plan.drop_after:
                 await self.ws.close(
                     code=WSCloseCode.INTERNAL_ERROR, message=b"agent crashed (simulated)"

@@ -6,10 +6,14 @@ test process without their counters mixing.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "BackendMetrics"]
+
+# Latency buckets around the seed's bounds (50 ms responses, 100 ms events), so
+# that a p95 of either can be told from its bound by histogram_quantile.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class BackendMetrics:
@@ -25,6 +29,19 @@ class BackendMetrics:
             "chat_ws_events",
             "WebSocket events sent to clients, by event type.",
             ["event"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "chat_http_request_duration_seconds",
+            "Time to answer an HTTP request (not WebSocket upgrades), by route.",
+            ["path"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.ws_event_latency = Histogram(
+            "chat_ws_event_latency_seconds",
+            "Gap before each event of a reply: since the user's message, or the event before.",
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.ws_connections = Gauge(

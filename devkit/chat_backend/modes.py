@@ -27,6 +27,7 @@ class Mode(StrEnum):
     WS_SLOW_EVENTS = "ws-slow-events"  # CHAT_WS_EVENT_GAP_SECONDS before every event
     WS_DROPS = "ws-drops"  # closes with 1011 right after agent_thinking
     ERRORS_8PCT = "errors-8pct"  # 2 of every 25 traffic requests answer 500
+    SLOW_CHAT = "slow-chat"  # /api/chat answers after CHAT_SLOW_REPLY_SECONDS; /health is fast
 
 
 class UnknownModeError(ValueError):
@@ -50,6 +51,7 @@ class Knobs:
     flap_seconds: float = 2.0
     healthy_seconds: float = 5.0
     ws_event_gap_seconds: float = 0.15  # over the seed's 100 ms event latency bound
+    slow_reply_seconds: float = 0.1  # over the seed's 50 ms response-time bound
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Knobs:
@@ -60,6 +62,7 @@ class Knobs:
             "flap_seconds": "CHAT_FLAP_SECONDS",
             "healthy_seconds": "CHAT_HEALTHY_SECONDS",
             "ws_event_gap_seconds": "CHAT_WS_EVENT_GAP_SECONDS",
+            "slow_reply_seconds": "CHAT_SLOW_REPLY_SECONDS",
         }
         values: dict[str, float] = {}
         for field_name, var in names.items():

@@ -67,6 +67,20 @@ class GateMetrics:
             gate,
             registry=r,
         )
+        # Per metric check (spec.probes.metrics): dry-run checks too, labelled so.
+        check = [*gate, "check", "dry_run"]
+        self.metric_check_value = Gauge(
+            f"{PREFIX}_metric_check_value",
+            "Value each metric check's query last returned on the revision under test.",
+            check,
+            registry=r,
+        )
+        self.metric_check_success = Gauge(
+            f"{PREFIX}_metric_check_success",
+            "Last verdict of each metric check: 1 passed, 0 failed (absent: no data yet).",
+            check,
+            registry=r,
+        )
         self.transitions = Counter(
             f"{PREFIX}_phase_transitions",
             "Phase transitions, by the phase entered.",
@@ -131,10 +145,22 @@ class GateMetrics:
         result = "nodata" if obs.ok is None else ("pass" if obs.ok else "fail")
         self.probe_runs.labels(namespace, name, probe, result).inc()
         self.probe_duration.labels(probe).observe(seconds)
-        if obs.ok is not None:
+        check = obs.details.get("check")
+        if isinstance(check, str):
+            # One check of several: the kind's verdict is folded from all (status.probes).
+            self._metric_check(namespace, name, check, obs)
+        elif obs.ok is not None:
             self.probe_success.labels(namespace, name, probe).set(1.0 if obs.ok else 0.0)
         if "error_rate_percent" in obs.values:
             self.error_rate.labels(namespace, name).set(obs.values["error_rate_percent"] / 100)
+
+    def _metric_check(self, namespace: str, name: str, check: str, obs: ProbeObservation) -> None:
+        labels = (namespace, name, check, "true" if obs.details.get("dryRun") else "false")
+        value = obs.details.get("value")
+        if isinstance(value, int | float):
+            self.metric_check_value.labels(*labels).set(value)
+        if obs.ok is not None:
+            self.metric_check_success.labels(*labels).set(1.0 if obs.ok else 0.0)
 
     def stable_check(self, namespace: str, name: str, kind: ProbeKind, ok: bool) -> None:
         self.stable_check_success.labels(namespace, name, kind.value).set(1.0 if ok else 0.0)
@@ -168,7 +194,13 @@ class GateMetrics:
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted gate's series so alerts do not fire for ghosts."""
         self.gates.states.pop((namespace, name), None)
-        for metric in (self.probe_success, self.probe_runs, self.stable_check_success):
+        for metric in (
+            self.probe_success,
+            self.probe_runs,
+            self.stable_check_success,
+            self.metric_check_value,
+            self.metric_check_success,
+        ):
             for labels in list(_label_sets(metric)):
                 if labels[:2] == (namespace, name):
                     metric.remove(*labels)

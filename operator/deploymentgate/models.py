@@ -466,6 +466,125 @@ class SmokeTest(Model):
         return template
 
 
+PrometheusUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://\S+$")]
+MetricValue = Annotated[float, Field(ge=-1e15, le=1e15)]
+MAX_METRIC_CHECKS = 16
+
+
+class MetricCondition(Model):
+    """When a check's value passes: exactly one of atMost, atLeast, within."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "[has(self.atMost), has(self.atLeast), has(self.within)]"
+                    ".filter(x, x).size() == 1",
+                    "message": "set exactly one of atMost, atLeast, within",
+                },
+                {
+                    "rule": "!has(self.within) || self.within[0] <= self.within[1]",
+                    "message": "within needs [low, high] with low <= high",
+                },
+            ]
+        }
+    )
+
+    at_most: MetricValue | None = None
+    """Passes when the value is at most this."""
+    at_least: MetricValue | None = None
+    """Passes when the value is at least this."""
+    within: list[MetricValue] | None = Field(default=None, min_length=2, max_length=2)
+    """Passes when the value is within [low, high], both included."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MetricCondition:
+        given = [v for v in (self.at_most, self.at_least, self.within) if v is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of atMost, atLeast, within")
+        if self.within is not None and self.within[0] > self.within[1]:
+            raise ValueError(f"within needs [low, high] with low <= high, got {self.within}")
+        return self
+
+    def excess(self, value: float) -> float:
+        """How far past its bound a value is: above 0 it fails; of several series
+        the one with the largest is the worst."""
+        if self.at_most is not None:
+            return value - self.at_most
+        if self.at_least is not None:
+            return self.at_least - value
+        assert self.within is not None
+        return max(self.within[0] - value, value - self.within[1])
+
+    def passes(self, value: float) -> bool:
+        return self.excess(value) <= 0
+
+    def __str__(self) -> str:
+        if self.at_most is not None:
+            return f"at most {self.at_most:g}"
+        if self.at_least is not None:
+            return f"at least {self.at_least:g}"
+        assert self.within is not None
+        return f"within [{self.within[0]:g}, {self.within[1]:g}]"
+
+
+class NoData(StrEnum):
+    """What a check's "no data" (empty result, Prometheus unreachable) means; never a pass."""
+
+    HOLD = "hold"
+    FAIL = "fail"
+
+
+class MetricCheck(Model):
+    """One PromQL check of the revision under test, run while it has user traffic."""
+
+    name: NameLabel
+    """Name of the check, as status, Events and metrics show it."""
+    query: str = Field(min_length=1, max_length=4096)
+    """Instant query returning one number (several series: each must pass). The operator
+    fills in {namespace}, {service}, {revision}, {pod_regex} (the revision under test's
+    serving pods), {stable_revision} and {stable_pod_regex}, escaped for a quoted string."""
+    condition: MetricCondition
+    """When the value passes: atMost, atLeast or within [low, high]."""
+    interval: ProbeInterval = timedelta(seconds=30)
+    """Time between evaluations."""
+    failure_limit: int = Field(default=3, ge=1, le=100)
+    """Consecutive failed evaluations that roll the revision back."""
+    no_data: NoData = NoData.HOLD
+    """hold: the step waits (and Blocks at progressDeadline); fail: counts as a failure."""
+    dry_run: bool = False
+    """Evaluated and shown (status, `kubectl gate status`, metrics) but never holds, fails
+    or rolls back."""
+
+
+class MetricChecks(Model):
+    """PromQL checks of the revision under test, at each traffic step (not at 0%:
+    there is no user traffic then). No data is never a pass."""
+
+    prometheus_url: PrometheusUrl
+    """Base URL of the Prometheus HTTP API."""
+    checks: list[MetricCheck] = Field(
+        min_length=1,
+        max_length=MAX_METRIC_CHECKS,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """The checks; names must be unique."""
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_names(cls, checks: list[MetricCheck]) -> list[MetricCheck]:
+        names = [c.name for c in checks]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"check names must be unique, repeated: {', '.join(twice)}")
+        return checks
+
+    @property
+    def interval(self) -> timedelta:
+        """The pace of the operator's rounds: the shortest check's interval."""
+        return min(c.interval for c in self.checks)
+
+
 class Probes(Model):
     startup: StartupProbe | None = None
     """Watch each new pod's phased startup (omit to skip)."""
@@ -475,6 +594,8 @@ class Probes(Model):
     """Hold a WebSocket conversation and check the event flow (omit to skip)."""
     smoke: SmokeTest | None = None
     """Run a smoke-test Job against the verification pod, its URL injected (omit to skip)."""
+    metrics: MetricChecks | None = None
+    """PromQL checks of the revision under user traffic, at each step (omit to skip)."""
 
 
 class ErrorRateSource(StrEnum):
@@ -513,7 +634,7 @@ class ErrorRate(Model):
     min_requests: int = Field(default=20, ge=1, le=100_000)
     """Fewest requests in the window for a verdict; fewer is "no data", never a pass."""
     # source=prometheus: an instant query returning the error ratio (0..1).
-    prometheus_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$")
+    prometheus_url: PrometheusUrl | None = None
     """source prometheus: base URL of the Prometheus HTTP API."""
     query: str | None = Field(default=None, max_length=4096)
     """source prometheus: instant query returning the error ratio (0..1)."""
@@ -866,6 +987,7 @@ class Trigger(StrEnum):
     CONFIG_INVALID = "configInvalid"  # seed §7 checks or a reserved label in the template
     ABORTED = "aborted"  # a person ran `kubectl gate abort`
     SMOKE_TEST_FAILED = "smokeTestFailed"  # the smoke Job failed, timed out or never started
+    METRIC_CHECK_FAILED = "metricCheckFailed"  # a check failed failureLimit times in a row
 
 
 # Status bounds. The status is user-writable (the status subresource), so what
@@ -946,6 +1068,29 @@ class ProbeStatus(Model):
     """Startup only: verification pods replaced because their first phases went unseen."""
 
 
+class MetricCheckStatus(Model):
+    """Last evaluation of one metric check (spec.probes.metrics.checks)."""
+
+    name: StatusName
+    ok: bool | None = None
+    """Last verdict: true passed, false failed (noData fail counts), absent no data (hold)."""
+    message: StatusText = ""
+    value: Measure | None = None
+    """The value the query returned (the worst of several series)."""
+    last_run: Timestamp | None = None
+    last_success: Timestamp | None = None
+    consecutive_failures: int = Field(default=0, ge=0, le=1_000_000)
+    """Failed evaluations in a row; failureLimit of them roll back (unless dryRun)."""
+    dry_run: bool = False
+    """Shown only: this check never holds, fails or rolls back."""
+
+
+class MetricsStatus(ProbeStatus):
+    """The metric checks together (ok: every acting check passed) and each check."""
+
+    checks: list[MetricCheckStatus] = Field(default_factory=list, max_length=MAX_METRIC_CHECKS)
+
+
 class ProbesStatus(Model):
     startup: ProbeStatus | None = None
     health: ProbeStatus | None = None
@@ -953,6 +1098,8 @@ class ProbesStatus(Model):
     error_rate: ProbeStatus | None = None
     smoke: ProbeStatus | None = None
     """The smoke-test Job: lastRun is when it was started; ok its verdict."""
+    metrics: MetricsStatus | None = None
+    """The metric checks: ok only when every check that acts (not dryRun) passed."""
 
 
 def add_probe_section(name: str, section: type[Model], description: str) -> None:
@@ -1146,13 +1293,16 @@ def _duration_limits(model: type[BaseModel], prefix: str = "") -> dict[str, Dura
         for meta in info.metadata:
             if isinstance(meta, DurationRange):
                 out[path] = meta
+        # An item of a list of sections is `path[]`.
+        within = f"{path}[]." if typing.get_origin(info.annotation) is list else f"{path}."
         for inner in (info.annotation, *typing.get_args(info.annotation)):
             if isinstance(inner, type) and issubclass(inner, BaseModel):
-                out.update(_duration_limits(inner, f"{path}."))
+                out.update(_duration_limits(inner, within))
     return out
 
 
-# spec path (camelCase, dotted) -> its bounds; the README's table of limits.
+# spec path (camelCase, dotted; `[]` an item of a list) -> its bounds; the README's
+# table of limits.
 DURATION_LIMITS = _duration_limits(GateSpec)
 
 

@@ -34,6 +34,7 @@ class ProbeKind(str, metaclass=_KindType):
     WEBSOCKET: ClassVar[ProbeKind]
     ERROR_RATE: ClassVar[ProbeKind]
     SMOKE: ClassVar[ProbeKind]  # a Job the operator runs, not a probe of the runner
+    METRICS: ClassVar[ProbeKind]  # PromQL checks under user traffic (one result per check)
 
     def __new__(cls, value: str) -> ProbeKind:
         made = cls._made.get(value)
@@ -64,6 +65,7 @@ ProbeKind.HEALTH = ProbeKind("health")
 ProbeKind.WEBSOCKET = ProbeKind("websocket")
 ProbeKind.ERROR_RATE = ProbeKind("errorRate")
 ProbeKind.SMOKE = ProbeKind("smoke")
+ProbeKind.METRICS = ProbeKind("metrics")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from chat_backend.testing import run_backend
+from probes.hostile import tcp_server
+from probes.test_metric_checks import StandIn
 
 GATE = """\
 apiVersion: rollout.deploymentgate.dev/v1alpha1
@@ -189,3 +191,31 @@ async def test_check_reports_a_malformed_gate_with_its_line(tmp_path: Path) -> N
     assert result.code == 2
     assert f"{path}:9: spec.probes.health.maxLatency: not a duration: 'quick'" in result.err
     assert "Traceback" not in result.err and result.out == ""
+
+
+async def test_check_runs_the_metric_checks_and_no_data_is_never_a_pass(tmp_path: Path) -> None:
+    """`check --only metrics` asks Prometheus (here a stand-in on loopback) with
+    --namespace filled in; a check without data leaves the result unconfirmed."""
+    stand_in = StandIn({'p95{namespace="prod"}': 0.02})
+    async with tcp_server(stand_in) as prom:
+        path = tmp_path / "gate.yaml"
+        checks = (
+            "[{name: p95, query: 'p95{namespace=\"{namespace}\"}', condition: {atMost: 0.05}},"
+            " {name: shadow, query: missing, condition: {atMost: 1}, dryRun: true}]"
+        )
+        ws = "    websocket: {port: 1, timeout: 3s}\n"
+        metrics = f"    metrics: {{prometheusUrl: '{prom.url}', checks: {checks}}}\n"
+        path.write_text(GATE.replace(ws, ws + metrics))
+        args = ["-f", str(path), "--url", "http://127.0.0.1:9", "--only", "metrics"]
+        passed = await check(*args, "--namespace", "prod", "--json")
+        held = await check(*args, "--namespace", "staging")
+    assert passed.code == 0, passed.out + passed.err
+    report = json.loads(passed.out)["checks"][0]
+    assert report["probe"] == "metrics" and report["ok"] is True
+    assert report["message"] == "1/1 checks passed"
+    assert [(c["name"], c.get("ok"), c["dryRun"]) for c in report["details"]["checks"]] == [
+        ("p95", True, False),
+        ("shadow", None, True),
+    ]
+    assert held.code == 1
+    assert "⚠️ Metric checks" in held.out and "p95: no data: query returned no samples" in held.out

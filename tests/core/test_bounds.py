@@ -27,9 +27,12 @@ from deploymentgate.models import (
 )
 
 BASE: dict[str, Any] = {"targetRef": {"name": "chat"}, "service": "chat"}
-# Sections with a required field get it, so only the field under test is wrong.
+# Sections with a required field get it, so only the field under test is wrong
+# (`[]`: the one item of a list of sections).
 REQUIRED: dict[str, dict[str, Any]] = {
     "probes.smoke": {"template": {"spec": {"containers": [{"name": "smoke", "image": "t"}]}}},
+    "probes.metrics": {"prometheusUrl": "http://127.0.0.1:9090"},
+    "probes.metrics.checks[]": {"name": "p95", "query": "up", "condition": {"atMost": 1}},
 }
 SPEC_SCHEMA = crdgen.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
     "spec"
@@ -41,7 +44,12 @@ def _spec(path: str, value: Any) -> dict[str, Any]:
     node = raw
     *parents, last = path.split(".")
     for depth, part in enumerate(parents):
-        node = node.setdefault(part, {})
+        if part.endswith("[]"):
+            item: dict[str, Any] = {}
+            node.setdefault(part[:-2], []).append(item)
+            node = item
+        else:
+            node = node.setdefault(part, {})
         node.update(REQUIRED.get(".".join(parents[: depth + 1]), {}))
     node[last] = value
     return raw
@@ -50,7 +58,9 @@ def _spec(path: str, value: Any) -> dict[str, Any]:
 def _schema_at(path: str) -> dict[str, Any]:
     node = SPEC_SCHEMA
     for part in path.split("."):
-        node = node["properties"][part]
+        node = node["properties"][part.removesuffix("[]")]
+        if part.endswith("[]"):
+            node = node["items"]
     return node
 
 
@@ -79,7 +89,8 @@ def test_every_duration_has_a_maximum_in_models_and_crd(path: str) -> None:
     assert f"duration(self) <= duration('{limit.maximum_text}')" in rules
     over = limit.maximum_text + "1ms" if limit.maximum_text != "0s" else "1ms"
     _, error = read_spec(_spec(path, over))
-    assert error is not None and error.startswith(f"spec.{path}: must be at most"), error
+    where = f"spec.{path}".replace("[]", "[0]")
+    assert error is not None and error.startswith(f"{where}: must be at most"), error
     spec, error = read_spec(_spec(path, limit.maximum_text))
     # the maximum itself is accepted unless another rule (a gap of the startup
     # probe's timeout, say) refuses it; then the message names another rule
@@ -96,6 +107,8 @@ def test_every_duration_field_of_the_crd_is_in_the_table() -> None:
             found.append(path)
         for name, sub in node.get("properties", {}).items():
             walk(sub, f"{path}.{name}" if path else name)
+        if node.get("type") == "array":
+            walk(node["items"], f"{path}[]")
 
     walk(SPEC_SCHEMA, "")
     assert sorted(found) == sorted(DURATION_LIMITS)

@@ -33,12 +33,14 @@ def test_the_builtin_kinds_in_run_order_with_their_fields() -> None:
         ("websocket", "websocket"),
         ("errorRate", "error_rate"),
         ("smoke", "smoke"),
+        ("metrics", "metrics"),
     ]
     assert [d.kind for d in kinds() if d.runs] == [
         ProbeKind.STARTUP,
         ProbeKind.HEALTH,
         ProbeKind.WEBSOCKET,
         ProbeKind.ERROR_RATE,
+        ProbeKind.METRICS,
     ]
     for d in kinds():
         if d.runs:
@@ -56,7 +58,7 @@ def test_check_takes_names_and_aliases_in_any_case_but_not_the_smoke_job() -> No
 def test_probe_kind_is_interned_and_reads_as_its_name() -> None:
     assert ProbeKind("health") is ProbeKind.HEALTH
     assert ProbeKind.ERROR_RATE.value == "errorRate" == f"{ProbeKind.ERROR_RATE}"
-    assert list(ProbeKind)[:5] == [d.kind for d in kinds()][:5]
+    assert list(ProbeKind)[:6] == [d.kind for d in kinds()][:6]
 
 
 def test_health_and_websocket_share_the_at_zero_and_failing_for_rules() -> None:

@@ -13,6 +13,7 @@ from gatesim import T0, Sim, adopted, gate_spec, minutes, obs_for, passing, rev,
 
 from deploymentgate.core import (
     EnsureServing,
+    GateService,
     ParkServing,
     ProbeRun,
     ProbeWorkload,
@@ -184,3 +185,21 @@ def test_removed_serving_deployment_of_the_promoted_revision_is_not_recreated_on
     writes = [a for call in sim.calls for a in call.decision.operations]
     assert RemoveServing(new) in writes
     assert ParkServing(STABLE, True) in writes and ParkServing(STABLE, False) in writes
+
+
+def test_deleting_the_gate_during_the_watch_removes_the_kept_revision_first() -> None:
+    sim, new, t = promoted()
+    sim.deleting = True
+
+    first = sim.tick(t + seconds(5))
+
+    # Its pods take no traffic; once the Service has its own selector back they
+    # would match it, so they go before the hand-back starts.
+    assert RemoveServing(STABLE) in first.operations
+    assert GateService(False) not in first.operations
+    assert STABLE not in sim.serving and ParkServing(STABLE, False) not in sim.park_writes
+    for _ in range(10):
+        t += seconds(5)
+        if sim.tick(t).deletion_complete:
+            break
+    assert sim.target.revision == new and not sim.serving

@@ -396,3 +396,27 @@ def test_status_needs_a_gate(capsys: pytest.CaptureFixture[str]) -> None:
     assert "gate" in capsys.readouterr().err
     args = build_parser().parse_args(["status", "chat", "-w", "-n", "team"])
     assert (args.gate, args.watch, args.namespace) == ("chat", True, "team")
+
+
+def test_metric_checks_show_a_line_each_and_say_which_only_dry_run() -> None:
+    metrics = {
+        "ok": True,
+        "message": "1/1 checks passed",
+        "values": {"p95": 0.2, "shadow": 0.9},
+        "checks": [
+            {"name": "p95", "ok": True, "message": "0.2, at most 0.25"},
+            {
+                "name": "shadow",
+                "ok": False,
+                "message": "0.9, not at most 0.5",
+                "dryRun": True,
+                "consecutiveFailures": 4,
+            },
+        ],
+    }
+    lines = render(Snapshot(the_gate(phase="Progressing", probes={"metrics": metrics})), NOW)
+    text = "\n".join(lines)
+    assert "  metrics    ✅  1/1 checks passed" in text
+    assert "                p95 ✅  0.2, at most 0.25\n" in text
+    assert "                shadow ❌  0.9, not at most 0.5 (dry run, 4 failures in a row)" in text
+    assert "p95 0.2" not in text  # the values are in the checks' lines

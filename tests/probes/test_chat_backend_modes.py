@@ -40,7 +40,10 @@ async def test_healthy_backend_passes_every_probe() -> None:
     ]
     assert all(o.ok is True for o in results.values()), [o.message for o in results.values()]
     startup = results[ProbeKind.STARTUP]
-    assert re.match(r"INIT \d\.\ds → DEPENDENCIES \d\.\ds → DATABASE", startup.message)
+    # Polled from INIT, or (a loaded machine's first poll came after INIT's
+    # 0.25 s) judged by the app's own phase record, which the message says.
+    polled = re.match(r"INIT \d\.\ds → DEPENDENCIES \d\.\ds → DATABASE", startup.message)
+    assert polled or "order from the app's phase record" in startup.message, startup.message
     assert "→ FINALIZE" in startup.message and "ready in" in startup.message
     assert 1.5 < startup.values["total_seconds"] < 4
     assert startup.values["phase_DATABASE_seconds"] > 0.05

@@ -85,11 +85,11 @@ async def trials(make: Callable[[], Awaitable[ProbeObservation]], n: int) -> lis
 async def test_out_of_order_phases_are_rejected_in_every_trial() -> None:
     results = await trials(lambda: trial("phases-out-of-order"), TRIALS)
 
-    verdicts = [(r.ok, r.message, r.values.get("skipped")) for r in results]
+    verdicts = [(r.ok, r.message, r.details.get("skipped")) for r in results]
     # Polls sample: a stall of the machine longer than a 0.3 s phase can miss
     # DEPENDENCIES altogether, and a sequence with a phase unseen is in order.
     # Every trial that saw it after DATABASE rejects; a miss is rare, and is one.
-    missed = [r for r in results if r.ok is True and "DEPENDENCIES" in r.values.get("skipped", [])]
+    missed = [r for r in results if r.ok is True and "DEPENDENCIES" in r.details.get("skipped", [])]
     rejected = [r for r in results if r.ok is False and r.final]
     assert len(rejected) + len(missed) == TRIALS, verdicts
     assert len(missed) <= 2, verdicts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import subprocess
 import time
@@ -30,13 +31,21 @@ RATIO = (
 
 
 @contextlib.asynccontextmanager
-async def prometheus_scraping(target: str, job: str, tmp: Path) -> AsyncIterator[str]:
+async def prometheus_scraping(
+    target: str, job: str, tmp: Path, more: dict[str, dict[str, str]] | None = None
+) -> AsyncIterator[str]:
+    """A real Prometheus scraping `target` every second; `more`: further targets,
+    each with the labels it gets (as a Kubernetes scrape job gives namespace and pod)."""
     assert PROMETHEUS is not None
     port = closed_port()
     config = tmp / "prometheus.yml"
+    targets = [(target, {}), *(more or {}).items()]
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"scrape_configs:\n- job_name: {job}\n  static_configs:\n  - targets: ['{target}']\n"
+        f"scrape_configs:\n- job_name: {job}\n  static_configs:\n"
+        + "".join(
+            f"  - targets: ['{t}']\n    labels: {json.dumps(labels)}\n" for t, labels in targets
+        )
     )
     process = subprocess.Popen(
         [

@@ -3,6 +3,7 @@ PromQL templating, URL building and credential redaction."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from deploymentgate.probes.body_match import body_mismatches
 from deploymentgate.probes.error_rate import parse_prometheus_answer
 from deploymentgate.probes.error_window import ErrorRateWindow
 from deploymentgate.probes.health_tracker import HealthTracker
-from deploymentgate.probes.promql import QueryTemplateError, render_query
+from deploymentgate.probes.promql import QueryTemplateError, pod_regex, render_query
 from deploymentgate.probes.urls import probe_url, redact, same_origin, websocket_url
 
 T0 = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
@@ -111,6 +112,20 @@ def test_promql_placeholders_are_substituted_and_escaped() -> None:
 def test_unknown_placeholder_is_an_error_naming_it() -> None:
     with pytest.raises(QueryTemplateError, match=r"\{namepsace\}"):
         render_query('up{namespace="{namepsace}"}', {})
+
+
+def test_a_placeholder_without_a_value_now_is_an_error_never_an_empty_string() -> None:
+    values = {"pod_regex": "a", "stable_pod_regex": None}
+    assert render_query('up{pod=~"{pod_regex}"}', values) == 'up{pod=~"a"}'
+    with pytest.raises(QueryTemplateError, match=r"\{stable_pod_regex\} has no value now"):
+        render_query('up{pod=~"{stable_pod_regex}"}', values)
+
+
+def test_pod_regex_matches_exactly_the_pods_named_dots_escaped() -> None:
+    regex = pod_regex(["chat-b", "chat-a.1", ""])
+    assert regex == "chat-a\\.1|chat-b"
+    assert re.fullmatch(regex, "chat-a.1") and re.fullmatch(regex, "chat-b")
+    assert not re.fullmatch(regex, "chat-aX1") and not re.fullmatch(regex, "chat-b-2")
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ path a fast sandbox would only hit by luck.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from chat_app import (
     chat_objects,
     delete_gate,
     gate_events,
+    gate_status,
     set_env,
     set_image,
     wait_phase,
@@ -63,6 +65,17 @@ def promote_then_roll_back(cluster: Sandbox, namespace: str, bad_image: str) -> 
     promoted = wait_phase(
         cluster, namespace, "chat", "Promoted", timeout=90, revision_not=idle["stableRevision"]
     )
+    # In its watch after promotion, v1's pods parked; an abort reverts to them
+    # (their serving label patched back, v2 scaled away), then v2 is shipped again.
+    revision = promoted["revision"]
+    cluster.kubectl(
+        "annotate", "-n", namespace, "deploymentgate", "chat",
+        f"rollout.deploymentgate.dev/abort={revision}/rbac",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while gate_status(cluster, namespace, "chat").get("stableRevision") != idle["stableRevision"]:
+        assert time.monotonic() < deadline, gate_status(cluster, namespace, "chat")
+        time.sleep(0.25)
     set_image(cluster, namespace, "chat", bad_image)
     wait_phase(
         cluster, namespace, "chat", "RolledBack", timeout=90, revision_not=promoted["revision"]

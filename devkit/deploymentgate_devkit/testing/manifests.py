@@ -114,7 +114,7 @@ def fast_gate_spec(
             "healthFailingFor": "5s",
             "websocketSilentFor": "5s",
             # The previous revision goes at promotion (the watch after it is
-            # tested on its own: tests/e2e/test_watch_after_promotion.py).
+            # tested on its own: tests/e2e/test_revert_after_promotion.py).
             "watchAfterPromotion": "0s",
         },
     }

@@ -30,14 +30,20 @@ from deploymentgate.models import GateSpec
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probe_kinds import descriptor
 from deploymentgate.probes.budget import owner_scope
-from deploymentgate.probes.kind_runner import PodTarget, Rounds
+from deploymentgate.probes.kind_runner import NO_STABLE, PodTarget, Rounds, Stable
 from deploymentgate.probes.registry import runner
 
 log = logging.getLogger(__name__)
 
 TargetsFn = Callable[[], list[PodInfo]]
+# The stable revision and its serving pods (None, []: none beside the revision under test).
+StableFn = Callable[[], tuple[str | None, list[PodInfo]]]
 IDLE_RECHECK_SECONDS = 0.25  # no pod to probe yet: look again this soon (a list filter)
 FAILURE_RETRY_SECONDS = 0.5  # after a failed run: confirm (or clear) it this soon
+
+
+def _no_stable() -> tuple[str | None, list[PodInfo]]:
+    return None, []
 
 
 class GateProber:
@@ -48,6 +54,7 @@ class GateProber:
         self.plan: ProbeRun | None = None
         self._spec: GateSpec | None = None
         self._targets: TargetsFn = list
+        self._stable: StableFn = _no_stable
         self._inbox: list[ProbeObservation] = []
         # Per-pod probes (startup), by (kind, pod name); rounds of the others, by kind.
         self._pod_tasks: dict[tuple[ProbeKind, str], asyncio.Task[None]] = {}
@@ -74,9 +81,13 @@ class GateProber:
         self._cancel_all()
         self.plan = None
 
-    def sync_targets(self, targets: TargetsFn) -> None:
-        """Point the prober at the current pods; start a per-pod probe (startup) per new pod."""
+    def sync_targets(self, targets: TargetsFn, stable: StableFn | None = None) -> None:
+        """Point the prober at the current pods; start a per-pod probe (startup) per new pod.
+
+        `stable`: the stable revision's pods, for kinds that name them (metric checks).
+        """
         self._targets = targets
+        self._stable = stable or _no_stable
         if self.plan is None or self._spec is None:
             return
         kinds = self._per_pod_kinds()
@@ -177,8 +188,20 @@ class GateProber:
             for p in self._targets()
             if self._serving(p) and p.base_url is not None
         ]
-        done = await self._sessions[kind].round(
-            pods, revision=self.plan.revision, namespace=self.namespace, gate=self.name
+        session = self._sessions[kind]
+        stable = NO_STABLE
+        if session.wants_stable:
+            stable_revision, stable_pods = self._stable()
+            stable = Stable(
+                stable_revision,
+                tuple(PodTarget(p.name, p.base_url or "", p.started_at) for p in stable_pods),
+            )
+        done = await session.round(
+            pods,
+            revision=self.plan.revision,
+            namespace=self.namespace,
+            gate=self.name,
+            stable=stable,
         )
         for obs, seconds in done.results:
             self._record(obs, seconds)

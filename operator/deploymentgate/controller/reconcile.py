@@ -261,7 +261,7 @@ class GateReconciler:
                     "%s/%s: %s failed: %s", self.namespace, self.name, type(action).__name__, exc
                 )
                 break
-        self._point_prober(gate.me, world)
+        self._point_prober(gate.me, world, decision.status.stable_revision)
         self._point_steady(gate, world, decision.status)
         # The status write has landed: metrics, log lines, notifications and
         # Events of this pass are told even when one of its actions failed.
@@ -275,25 +275,29 @@ class GateReconciler:
         if failure is not None:
             raise failure
 
-    def _point_prober(self, me: GateIdentity, world: World) -> None:
+    def _point_prober(self, me: GateIdentity, world: World, stable: str | None) -> None:
         """Aim the probes at the pods under test, read afresh from the index on
-        every probe round (the pods come and go between passes)."""
+        every probe round (the pods come and go between passes); and, for the
+        kinds that name them, at the stable revision's serving pods."""
         plan = self.prober.plan
         if plan is None or me.target is None:
             return
         revision, target = plan.revision, me.target
 
         def pods() -> list[PodInfo]:
-            ours = world.pods_of(me.namespace, me.label)
             if plan.workload is ProbeWorkload.VERIFICATION:
+                ours = world.pods_of(me.namespace, me.label)
                 return verification_pods(
                     ours, gate=me.label, revision=revision, deployment=verify_name(target)
                 )
-            serving = serving_deployments(me, world)[1].get(revision)
-            name = serving.name if serving is not None else serving_name(target, revision)
-            return canary_pods(ours, gate=me.label, revision=revision, deployment=name)
+            return _serving_pods(me, world, revision)
 
-        self.prober.sync_targets(pods)
+        def stable_pods() -> tuple[str | None, list[PodInfo]]:
+            if stable is None or stable == revision:
+                return None, []
+            return stable, _serving_pods(me, world, stable)
+
+        self.prober.sync_targets(pods, stable_pods)
 
     def _point_steady(self, gate: Gate, world: World, status: GateStatus) -> None:
         """Watch the stable revision's serving pods while nothing else is probed."""
@@ -304,14 +308,7 @@ class GateReconciler:
             self.steady.stop()
             return
         self.steady.start(spec, plan)
-        serving = serving_deployments(me, world)[1].get(plan.revision)
-        name = serving.name if serving is not None else serving_name(me.target, plan.revision)
-
-        def pods() -> list[PodInfo]:
-            ours = world.pods_of(me.namespace, me.label)
-            return canary_pods(ours, gate=me.label, revision=plan.revision, deployment=name)
-
-        self.steady.sync_targets(pods)
+        self.steady.sync_targets(lambda: _serving_pods(me, world, plan.revision))
 
     def _observe(self, before: GateStatus, decision: Decision) -> None:
         after = decision.status
@@ -327,6 +324,15 @@ class GateReconciler:
     async def aclose(self) -> None:
         await self.prober.aclose()
         await self.steady.aclose()
+
+
+def _serving_pods(me: GateIdentity, world: World, revision: str) -> list[PodInfo]:
+    """The pods of `revision`'s serving Deployment, from the pod index."""
+    assert me.target is not None
+    serving = serving_deployments(me, world)[1].get(revision)
+    name = serving.name if serving is not None else serving_name(me.target, revision)
+    ours = world.pods_of(me.namespace, me.label)
+    return canary_pods(ours, gate=me.label, revision=revision, deployment=name)
 
 
 def _verification_url(

@@ -54,6 +54,15 @@ def hand_back(run: Run) -> tuple[list[Action], bool]:
         # The team's HPA governs their Deployment again once it runs pods.
         actions.append(RemoveAutoscaler())
     actions += remove_smoke_jobs(run)  # owned: the GC would take them too, once the gate is gone
+    # A revision kept for a revert after promotion goes first: its pods take no
+    # traffic, and once the Service is given back its own selector would match them.
+    kept = [
+        r
+        for r in owned
+        if r != st.stable_revision and (r == st.previous_revision or obs.serving[r].pods_parked)
+    ]
+    actions += [RemoveServing(r) for r in kept]
+    owned = [r for r in owned if r not in kept]
     for router in routers():
         # First of all the router gives its traffic objects back (e.g. HTTPRoutes
         # to the team's Service as written; the Service is gated meanwhile and

@@ -9,7 +9,8 @@ rounds). Per probe, the latest result of each pod counts: any failing pod
 fails the probe, a pass needs at least one passing pod and no failing one, and
 "no data" (ok None) neither passes nor fails: it only updates the message.
 Results no newer than `lastRun` were folded before and are skipped, so folding
-the same batch twice changes nothing.
+the same batch twice changes nothing. A kind may fold its own way (its
+descriptor's `fold`, given its section): the metric checks judge per check.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from deploymentgate.models import ProbesStatus, ProbeStatus
+from deploymentgate.models import GateSpec, ProbesStatus, ProbeStatus
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probe_kinds import descriptor, kinds, result
 
@@ -50,8 +51,16 @@ def get(probes: ProbesStatus, kind: ProbeKind) -> ProbeStatus | None:
     return result(probes, kind)
 
 
-def fold(probes: ProbesStatus, observations: Iterable[ProbeObservation], revision: str) -> Folded:
-    """Apply the results for `revision` (or without a revision) to `probes`."""
+def fold(
+    probes: ProbesStatus,
+    observations: Iterable[ProbeObservation],
+    revision: str,
+    spec: GateSpec | None = None,
+) -> Folded:
+    """Apply the results for `revision` (or without a revision) to `probes`.
+
+    `spec` gives a kind that folds its own way its section (None: not configured).
+    """
     relevant = [o for o in observations if o.revision in (None, revision)]
     updates: dict[str, ProbeStatus] = {}
     finals: list[FinalFailure] = []
@@ -62,8 +71,12 @@ def fold(probes: ProbesStatus, observations: Iterable[ProbeObservation], revisio
         fresh = [o for o in relevant if o.kind is kind and (seen is None or o.at > seen)]
         if not fresh:
             continue
-        updated = _fold_kind(previous or ProbeStatus(), fresh)
-        updates[descriptor(kind).field] = updated
+        own = descriptor(kind)
+        if own.fold is not None:
+            updated = own.fold(own.section(spec) if spec else None, previous, fresh)
+        else:
+            updated = _fold_kind(previous or ProbeStatus(), fresh)
+        updates[own.field] = updated
         finals.extend(FinalFailure(kind, o.message) for o in fresh if o.final and o.ok is False)
         if updated.ok is not None and updated.ok != (previous.ok if previous else None):
             flips.append(Flip(kind, updated.ok, updated.message))

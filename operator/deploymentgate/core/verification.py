@@ -54,7 +54,7 @@ def watch_probes(run: Run) -> bool:
     """Fold new probe results; roll back (True) if a trigger fired."""
     st, spec = run.status, run.gate_spec
     revision = st.revision or ""
-    folded = fold(st.probes, run.obs.probes, revision)
+    folded = fold(st.probes, run.obs.probes, revision, spec)
     run.set(probes=folded.probes)
     for flip in folded.flips:
         kind = flip.kind.value

@@ -316,8 +316,22 @@ def _probe_lines(name: str, probe: Obj, now: datetime) -> list[str]:
     indent = " " * 16
     if facts:
         lines.append(indent + ", ".join(facts))
+    checks = probe.get("checks") or []
+    if checks:  # metric checks: a line each, its value in its message
+        return lines + [indent + _check_line(check) for check in checks]
     lines += wrap([f"{k} {number(v)}" for k, v in values.items()], indent)
     return lines
+
+
+def _check_line(check: Obj) -> str:
+    """One metric check: its verdict (dry run said so: it never acts) and what it saw."""
+    ok = check.get("ok")
+    verdict = VERDICT.get(ok if isinstance(ok, bool) else None, VERDICT[None])
+    notes = ["dry run"] if check.get("dryRun") else []
+    if check.get("consecutiveFailures"):
+        notes.append(f"{check['consecutiveFailures']} failures in a row")
+    said = f"{check.get('name')} {verdict}  {check.get('message') or 'no result yet'}"
+    return said + (f" ({', '.join(notes)})" if notes else "")
 
 
 def wrap(items: Sequence[str], indent: str, width: int = WIDTH) -> list[str]:

@@ -29,6 +29,7 @@ from deploymentgate.probe_kinds.base import (
 )
 from deploymentgate.probe_kinds.error_rate import ERROR_RATE
 from deploymentgate.probe_kinds.health import HEALTH
+from deploymentgate.probe_kinds.metrics import METRICS
 from deploymentgate.probe_kinds.smoke import SMOKE
 from deploymentgate.probe_kinds.startup import STARTUP
 from deploymentgate.probe_kinds.websocket import WEBSOCKET
@@ -36,7 +37,7 @@ from deploymentgate.probe_kinds.websocket import WEBSOCKET
 # Run order: the startup probe must watch a service from its start, so it comes
 # first; the others run once startup is over (they would only see 503s before).
 _REGISTRY: dict[ProbeKind, ProbeDescriptor] = {
-    d.kind: d for d in (STARTUP, HEALTH, WEBSOCKET, ERROR_RATE, SMOKE)
+    d.kind: d for d in (STARTUP, HEALTH, WEBSOCKET, ERROR_RATE, SMOKE, METRICS)
 }
 
 

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from deploymentgate.durations import format_duration
 from deploymentgate.models import GateSpec, Model, ProbeStatus, Rollback, Trigger
-from deploymentgate.observations import ProbeKind
+from deploymentgate.observations import ProbeKind, ProbeObservation
 
 
 class Stage(IntEnum):
@@ -80,6 +80,11 @@ def _always(spec: GateSpec) -> bool:
     return True
 
 
+# A kind's own folding of fresh results into its last status, given its section
+# (None: the gate no longer configures it). See core.probe_state.
+Fold = Callable[[Any, ProbeStatus | None, list[ProbeObservation]], ProbeStatus]
+
+
 @dataclass(frozen=True)
 class ProbeDescriptor:
     """One probe kind.
@@ -99,6 +104,8 @@ class ProbeDescriptor:
     at_zero       whether it runs at 0% traffic, given its section
     final_fires   whether a final failure rolls back, given the spec
     rules         its rollback triggers
+    fold          its own folding of results into its status (metric checks: per check);
+                  default: per target, the latest result counts (core.probe_state)
     """
 
     kind: ProbeKind
@@ -116,6 +123,7 @@ class ProbeDescriptor:
     at_zero: Callable[[Any], bool] = lambda section: True
     final_fires: Callable[[GateSpec], bool] = _always
     rules: tuple[Rule, ...] = ()
+    fold: Fold | None = None
 
     @property
     def named(self) -> str:

@@ -10,7 +10,6 @@ Either way, too little data is "no data" (ok=None), never a pass.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -25,21 +24,22 @@ from deploymentgate.probes.budget import budget
 from deploymentgate.probes.error_window import ErrorRateWindow
 from deploymentgate.probes.http_client import ProbeHTTPError, fetch, hardened_client
 from deploymentgate.probes.kind_runner import (
+    NO_STABLE,
     PodTarget,
     ProbeRunner,
     PrometheusContext,
     Round,
     Rounds,
+    Stable,
 )
-from deploymentgate.probes.limits import MAX_PROMETHEUS_BYTES
-from deploymentgate.probes.observe import clip, now_utc, observation
+from deploymentgate.probes.observe import now_utc, observation
+from deploymentgate.probes.prometheus import instant_query, parse_samples
 from deploymentgate.probes.promql import QueryTemplateError, promql_duration, render_query
 from deploymentgate.probes.urls import probe_url, redact
 
 # Per-request bound for the gate's own traffic; a request slower than this
 # counts as an error (users would have given up too).
 REQUEST_TIMEOUT_SECONDS = 5.0
-PROMETHEUS_TIMEOUT_SECONDS = 10.0
 MAX_CONCURRENT_REQUESTS = 10
 
 
@@ -193,15 +193,8 @@ async def run_prometheus_error_rate(
         )
     except QueryTemplateError as exc:
         return no_data(str(exc))
-    url = probe_url(cfg.prometheus_url, f"/api/v1/query?{httpx.QueryParams(query=query)}")
-    try:
-        async with hardened_client(PROMETHEUS_TIMEOUT_SECONDS) as client:
-            answer = await fetch(
-                client, url, timeout=PROMETHEUS_TIMEOUT_SECONDS, max_bytes=MAX_PROMETHEUS_BYTES
-            )
-    except ProbeHTTPError as exc:
-        return no_data(f"Prometheus unreachable: {exc}", query=query)
-    ratio, why = parse_prometheus_answer(answer.status, answer.body, answer.truncated)
+    numbers, why = await instant_query(cfg.prometheus_url, query)
+    ratio, why = _worst_ratio(numbers, why)
     if ratio is None:
         return no_data(why, query=query)
     percent = ratio * 100
@@ -220,44 +213,15 @@ async def run_prometheus_error_rate(
 
 def parse_prometheus_answer(status: int, body: bytes, truncated: bool) -> tuple[float | None, str]:
     """(ratio, "") or (None, why there is no usable number)."""
-    if truncated:
-        return None, f"Prometheus answer larger than {MAX_PROMETHEUS_BYTES // 1024} KiB"
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None, f"Prometheus answered HTTP {status} with a body that is not JSON"
-    if not isinstance(doc, dict):
-        return None, "Prometheus answer is not a JSON object"
-    if doc.get("status") != "success":
-        error = doc.get("error") or f"HTTP {status}"
-        return None, f"Prometheus query failed: {clip(str(error))}"
-    data = doc.get("data")
-    if not isinstance(data, dict):
-        return None, "Prometheus answer has no data"
-    kind, result = data.get("resultType"), data.get("result")
-    samples: list[Any]
-    if kind == "scalar":
-        samples = [result]
-    elif kind == "vector" and isinstance(result, list):
-        samples = [s.get("value") for s in result if isinstance(s, dict)]
-    else:
-        return None, f"query must return a vector or scalar, got {clip(str(kind), 20)}"
-    numbers = [n for n in (_sample_value(s) for s in samples) if n is not None]
-    if not numbers:
-        return None, "query returned no samples (empty vector or NaN)"
+    return _worst_ratio(*parse_samples(status, body, truncated))
+
+
+def _worst_ratio(numbers: list[float] | None, why: str) -> tuple[float | None, str]:
+    if numbers is None:
+        return None, why
     if any(n < 0 for n in numbers):
         return None, "query returned a negative ratio"
     return max(numbers), ""  # several series: judge the worst
-
-
-def _sample_value(sample: Any) -> float | None:
-    if not isinstance(sample, list) or len(sample) != 2:
-        return None
-    try:
-        value = float(sample[1])
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def _count(reasons: list[str]) -> dict[str, int]:
@@ -327,7 +291,13 @@ class ErrorRateRounds(Rounds):
         self.window = new_window(section)
 
     async def round(
-        self, pods: Sequence[PodTarget], *, revision: str, namespace: str, gate: str
+        self,
+        pods: Sequence[PodTarget],
+        *,
+        revision: str,
+        namespace: str,
+        gate: str,
+        stable: Stable = NO_STABLE,
     ) -> Round:
         cfg, began = self.cfg, time.monotonic()
         if cfg.source is ErrorRateSource.PROMETHEUS:

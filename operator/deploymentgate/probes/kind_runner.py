@@ -35,6 +35,18 @@ class PodTarget:
 
 
 @dataclass(frozen=True)
+class Stable:
+    """The stable revision and its serving pods beside the revision under test,
+    for a kind that names them (the metric checks' {stable_*} placeholders)."""
+
+    revision: str | None = None
+    pods: tuple[PodTarget, ...] = ()
+
+
+NO_STABLE = Stable()
+
+
+@dataclass(frozen=True)
 class Round:
     """One round's results with the seconds each took, and what it says for the
     loop's pace: None no target yet (look again soon), False a failure (confirm
@@ -47,14 +59,24 @@ class Round:
 class Rounds:
     """The operator's rounds of one kind for one gate; the default probes every
     serving pod at once. A kind that keeps state across rounds (the error-rate
-    window) subclasses it."""
+    window) subclasses it; one that names the stable revision's pods says so
+    (`wants_stable`), so that the others' rounds never look them up."""
+
+    wants_stable = False
 
     def __init__(self, runner: ProbeRunner, spec: GateSpec, section: Model) -> None:
         self.runner, self.spec, self.section = runner, spec, section
 
     async def round(
-        self, pods: Sequence[PodTarget], *, revision: str, namespace: str, gate: str
+        self,
+        pods: Sequence[PodTarget],
+        *,
+        revision: str,
+        namespace: str,
+        gate: str,
+        stable: Stable = NO_STABLE,
     ) -> Round:
+        """One round over `pods` (the revision under test's); `stable` for kinds that compare."""
         if not pods:
             return Round((), None)
         results = await asyncio.gather(*(self._timed(pod, revision) for pod in pods))

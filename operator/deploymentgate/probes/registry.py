@@ -7,11 +7,19 @@ from deploymentgate.observations import ProbeKind
 from deploymentgate.probes.error_rate import ErrorRateRunner
 from deploymentgate.probes.health import HEALTH_RUNNER
 from deploymentgate.probes.kind_runner import ProbeRunner
+from deploymentgate.probes.metric_checks import MetricChecksRunner
 from deploymentgate.probes.startup import StartupRunner
 from deploymentgate.probes.websocket import WEBSOCKET_RUNNER
 
 _RUNNERS: dict[ProbeKind, ProbeRunner] = {
-    r.kind: r for r in (StartupRunner(), HEALTH_RUNNER, WEBSOCKET_RUNNER, ErrorRateRunner())
+    r.kind: r
+    for r in (
+        StartupRunner(),
+        HEALTH_RUNNER,
+        WEBSOCKET_RUNNER,
+        ErrorRateRunner(),
+        MetricChecksRunner(),
+    )
 }
 
 

@@ -87,3 +87,18 @@ async def test_two_backends_in_one_process_keep_separate_metrics() -> None:
     assert metric_value(text_b, "chat_http_requests_total", **requests_200) is None
     assert metric_value(text_b, "chat_build_info", version="b", mode="healthy") == 1
     assert metric_value(text_b, "chat_build_info", version="a", mode="healthy") is None
+
+
+async def test_slow_chat_is_slow_for_users_only_and_its_latency_is_in_the_histogram() -> None:
+    # A second: far over what a loaded machine stalls a fast answer by.
+    async with serving("slow-chat", {**FAST_ENV, "CHAT_SLOW_REPLY_SECONDS": "1"}) as (url, s):
+        await wait_healthy(s, url)
+        health = await get(s, f"{url}/health")
+        chat = [await get(s, f"{url}/api/chat") for _ in range(2)]
+        text = await get_text(s, f"{url}/metrics")
+    assert health.status == 200 and health.seconds < 1
+    assert all(c.status == 200 and c.seconds >= 1 for c in chat)
+    bucket = "chat_http_request_duration_seconds_bucket"
+    assert metric_value(text, bucket, path="/api/chat", le="0.5") == 0.0
+    assert metric_value(text, "chat_http_request_duration_seconds_count", path="/api/chat") == 2
+    assert metric_value(text, "chat_http_request_duration_seconds_count", path="/health")

@@ -133,10 +133,15 @@ async def test_slow_events_mode_spaces_every_event_over_100ms() -> None:
             await recv_event(ws)
             sent = time.time()
             events = await events_for_message(ws, "hi")
+        text = await get_text(s, f"{url}/metrics")
         assert [e["type"] for e in events] == AGENT_EVENTS
         stamps = [sent, *(e["ts"] for e in events)]
         gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
         assert all(gap > 0.1 for gap in gaps), gaps
+        # Each gap is in the event-latency histogram, none under 100 ms.
+        bucket = "chat_ws_event_latency_seconds_bucket"
+        assert metric_value(text, bucket, le="0.1") == 0.0
+        assert metric_value(text, "chat_ws_event_latency_seconds_count") == len(AGENT_EVENTS)
 
 
 async def test_drops_mode_closes_abnormally_after_agent_thinking_on_every_connection() -> None:
