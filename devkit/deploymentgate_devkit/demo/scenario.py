@@ -342,22 +342,30 @@ class Scenario:
 
     def _expect_serving(self, outcome: Outcome, version: str, revision: str) -> None:
         """The serving Deployment of `revision` runs `version` on every replica, it is
-        the only one left, and users get only `version`."""
+        the only one left (but for the one the watch after promotion keeps out of
+        traffic for a revert), and users get only `version`."""
         name = self.serving_name(revision)
 
-        def serving_on(_: dict[str, Any] | None) -> bool:
+        def serving_on(gate: dict[str, Any] | None) -> bool:
             serving = self.deployment(name) or {}
+            kept = ((gate or {}).get("status") or {}).get("previousRevision")
+            others = [d for d in self.serving_deployments() if d != name]
             return (
                 _env(serving, "APP_VERSION") == version
                 and _fully_ready(serving)
-                and self.serving_deployments() == [name]
+                and name in self.serving_deployments()
+                and others == ([self.serving_name(kept)] if kept else [])
             )
 
         def users_on(_: dict[str, Any] | None) -> bool:
             return self.stats.snapshot(time.monotonic()).only(version)
 
         for check, text in (
-            (serving_on, f"{name} (the only serving Deployment) runs {version} on every replica"),
+            (
+                serving_on,
+                f"{name} runs {version} on every replica, the only serving Deployment"
+                " but for one kept out of traffic for a revert after promotion",
+            ),
             (
                 users_on,
                 f"every user request of the last {self.stats.window_seconds:g}s"

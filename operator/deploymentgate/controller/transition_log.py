@@ -24,6 +24,7 @@ from deploymentgate.core import (
     EnsureSmokeJob,
     EnsureVerification,
     GateService,
+    ParkServing,
     RecordEvent,
     RemoveAutoscaler,
     RemoveServing,
@@ -53,6 +54,13 @@ def describe(action: Action) -> str:
             return f"serving Deployment for revision {revision} ({_replicas(replicas)})"
         case ScaleServing(revision=revision, replicas=replicas):
             return f"scale the serving Deployment of revision {revision} to {_replicas(replicas)}"
+        case ParkServing(revision=revision, parked=True):
+            return (
+                f"take revision {revision}'s serving pods out of the Service"
+                " (they run on for a revert)"
+            )
+        case ParkServing(revision=revision, parked=False):
+            return f"put revision {revision}'s running serving pods back behind the Service"
         case RemoveServing(revision=revision):
             return f"remove the serving Deployment of revision {revision}"
         case ScaleTarget(replicas=replicas):
