@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from websockets.asyncio.client import connect
 
@@ -193,6 +194,7 @@ async def test_check_runs_every_check_once_and_folds_them_as_the_operator_does()
             check("pods", 'up{pod=~"{pod_regex}"}', atLeast=1),
             check("ok", "ok", atMost=1),
             {**check("shadow", "missing", atMost=1), "dryRun": True},
+            {**check("ratio", 'up{pod=~"{pod_regex}"}', atMost=1), "relativeTo": "stable"},
         )
         passed = await runner(M).check(
             spec,
@@ -217,6 +219,9 @@ async def test_check_runs_every_check_once_and_folds_them_as_the_operator_does()
     shadow = passed.details["checks"][2]
     assert shadow["name"] == "shadow" and shadow["dryRun"] is True and "ok" not in shadow
     assert held.ok is None and held.message.startswith("gone: no data")
+    # No stable beside the service: the relative check is skipped, not a pass or a failure.
+    ratio = passed.details["checks"][3]
+    assert ratio["skipped"] is True and ratio["message"].startswith("skipped: ")
 
 
 def pod_info(name: str) -> PodInfo:
@@ -234,7 +239,15 @@ def pod_info(name: str) -> PodInfo:
 
 
 async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> None:
-    stand_in = StandIn({"p95": 0.2, "shadow": 9.0, 'up{pod=~"chat-v1-1"}': 1.0})
+    stand_in = StandIn(
+        {
+            "p95": 0.2,
+            "shadow": 9.0,
+            'up{pod=~"chat-v1-1"}': 1.0,
+            'r{pod=~"chat-v2-1"}': 0.3,
+            'r{pod=~"chat-v1-1"}': 0.2,
+        }
+    )
     metrics = GateMetrics()
     prober = GateProber("shop", "chat", metrics)
     target, stable = pod_info("chat-v2-1"), pod_info("chat-v1-1")
@@ -244,6 +257,7 @@ async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> No
             check("p95", "p95", atMost=0.25),
             {**check("shadow", "shadow", atMost=1), "dryRun": True},
             check("stable-up", 'up{pod=~"{stable_pod_regex}"}', atLeast=1),
+            {**check("vs-stable", 'r{pod=~"{pod_regex}"}', atMost=1.2), "relativeTo": "stable"},
         )
         prober.start(spec, ProbeRun("v2", ProbeWorkload.CANARY, frozenset({M})))
         prober.sync_targets(lambda: [target], lambda: ("v1", [stable]))
@@ -251,15 +265,16 @@ async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> No
         try:
             for _ in range(100):
                 seen += prober.drain()
-                if len(seen) >= 3:
+                if len(seen) >= 4:
                     break
                 await asyncio.sleep(0.05)
         finally:
             await prober.aclose()
-    assert sorted((o.target, o.ok, o.revision) for o in seen[:3]) == [
+    assert sorted((o.target, o.ok, o.revision) for o in seen[:4]) == [
         ("p95", True, "v2"),
         ("shadow", False, "v2"),
         ("stable-up", True, "v2"),
+        ("vs-stable", False, "v2"),
     ]
 
     def sample(metric: str, check: str, dry_run: str) -> float | None:
@@ -270,6 +285,7 @@ async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> No
     assert sample("metric_check_success", "p95", "false") == 1.0
     assert sample("metric_check_value", "shadow", "true") == 9.0
     assert sample("metric_check_success", "shadow", "true") == 0.0
+    assert sample("metric_check_value", "vs-stable", "false") == pytest.approx(1.5)  # the ratio
     # The kind's verdict is folded from every check, not the last one seen.
     assert (
         metrics.registry.get_sample_value(
