@@ -160,8 +160,11 @@ async def _chat(request: web.Request) -> web.Response:
             return web.json_response(
                 {"error": "internal error (simulated)", **runtime.identity()}, status=500
             )
+    delay = runtime.config.knobs.extra_latency_seconds
     if runtime.config.mode is Mode.SLOW_CHAT:
-        await asyncio.sleep(runtime.config.knobs.slow_reply_seconds)
+        delay += runtime.config.knobs.slow_reply_seconds
+    if delay > 0:
+        await asyncio.sleep(delay)
     return web.json_response({"reply": reply_text(text), **runtime.identity()})
 
 

@@ -52,6 +52,9 @@ class Knobs:
     healthy_seconds: float = 5.0
     ws_event_gap_seconds: float = 0.15  # over the seed's 100 ms event latency bound
     slow_reply_seconds: float = 0.1  # over the seed's 50 ms response-time bound
+    # Added to every /api/chat in any mode: a slowdown shared by every revision
+    # (a slow database, a noisy neighbour), which a relative check must not blame.
+    extra_latency_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Knobs:
@@ -63,6 +66,7 @@ class Knobs:
             "healthy_seconds": "CHAT_HEALTHY_SECONDS",
             "ws_event_gap_seconds": "CHAT_WS_EVENT_GAP_SECONDS",
             "slow_reply_seconds": "CHAT_SLOW_REPLY_SECONDS",
+            "extra_latency_seconds": "CHAT_EXTRA_LATENCY_SECONDS",
         }
         values: dict[str, float] = {}
         for field_name, var in names.items():

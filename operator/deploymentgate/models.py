@@ -535,8 +535,36 @@ class NoData(StrEnum):
     FAIL = "fail"
 
 
+class RelativeTo(StrEnum):
+    """What a relative check's value is divided by: the same query of that revision."""
+
+    STABLE = "stable"
+
+
+CANARY_PLACEHOLDERS = ("{pod_regex}", "{revision}")
+
+
 class MetricCheck(Model):
     """One PromQL check of the revision under test, run while it has user traffic."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.relativeTo) || ((self.query.contains('{pod_regex}')"
+                    " || self.query.contains('{revision}'))"
+                    " && !self.query.contains('{stable_'))",
+                    "message": "a relative check's query names {pod_regex} or {revision}"
+                    " (the stable's are swapped in), never {stable_pod_regex} or"
+                    " {stable_revision}",
+                },
+                {
+                    "rule": "!has(self.minBaseline) || has(self.relativeTo)",
+                    "message": "minBaseline needs relativeTo",
+                },
+            ]
+        }
+    )
 
     name: NameLabel
     """Name of the check, as status, Events and metrics show it."""
@@ -555,6 +583,26 @@ class MetricCheck(Model):
     dry_run: bool = False
     """Evaluated and shown (status, `kubectl gate status`, metrics) but never holds, fails
     or rolls back."""
+    relative_to: RelativeTo | None = None
+    """stable: the condition applies to the ratio canary / stable, the query asked a
+    second time with {pod_regex} and {revision} swapped for the stable revision's, so a
+    slowdown shared by both passes. Each side must return one number. Skipped in the
+    watch after promotion (no other revision takes traffic then)."""
+    min_baseline: float | None = Field(default=None, ge=0, le=1e15)
+    """A stable value at or below this (default 0) is too small to divide by: no data."""
+
+    @model_validator(mode="after")
+    def _relative(self) -> MetricCheck:
+        if self.relative_to is None:
+            if self.min_baseline is not None:
+                raise ValueError("minBaseline needs relativeTo")
+            return self
+        if not any(p in self.query for p in CANARY_PLACEHOLDERS) or "{stable_" in self.query:
+            raise ValueError(
+                "a relative check's query names {pod_regex} or {revision} (the stable's are"
+                " swapped in), never {stable_pod_regex} or {stable_revision}"
+            )
+        return self
 
 
 class MetricChecks(Model):
@@ -1076,13 +1124,21 @@ class MetricCheckStatus(Model):
     """Last verdict: true passed, false failed (noData fail counts), absent no data (hold)."""
     message: StatusText = ""
     value: Measure | None = None
-    """The value the query returned (the worst of several series)."""
+    """The value the query returned (the worst of several series); relative checks:
+    the ratio canary / stable."""
     last_run: Timestamp | None = None
     last_success: Timestamp | None = None
     consecutive_failures: int = Field(default=0, ge=0, le=1_000_000)
     """Failed evaluations in a row; failureLimit of them roll back (unless dryRun)."""
     dry_run: bool = False
     """Shown only: this check never holds, fails or rolls back."""
+    canary_value: Measure | None = None
+    """Relative checks: the revision under test's value (value is the ratio)."""
+    stable_value: Measure | None = None
+    """Relative checks: the stable revision's value over the same window."""
+    skipped: bool = False
+    """Relative checks in the watch after promotion: no other revision takes traffic,
+    so there is nothing to compare with; neither holds nor fails."""
 
 
 class MetricsStatus(ProbeStatus):

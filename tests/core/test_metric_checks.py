@@ -28,8 +28,12 @@ def check(name: str = "p95", **fields: Any) -> dict[str, Any]:
     return {"name": name, "query": "q", "condition": {"atMost": 0.5}, **fields}
 
 
-def metric_gate(*checks: dict[str, Any]) -> Sim:
-    """A gate whose only probe is its metric checks, stepped 50 -> 100, 1m a step."""
+def metric_gate(*checks: dict[str, Any], watch: str | None = None) -> Sim:
+    """A gate whose only probe is its metric checks, stepped 50 -> 100, 1m a step;
+    `watch`: rollback.watchAfterPromotion."""
+    rollback: dict[str, Any] = {"errorRate": None}
+    if watch is not None:
+        rollback["watchAfterPromotion"] = watch
     spec = gate_spec(
         probes={
             "startup": None,
@@ -37,7 +41,7 @@ def metric_gate(*checks: dict[str, Any]) -> Sim:
             "websocket": None,
             "metrics": {"prometheusUrl": PROMETHEUS, "checks": list(checks or (check(),))},
         },
-        rollback={"errorRate": None},
+        rollback=rollback,
         traffic={"steps": [50, 100], "stepDuration": "1m", "progressDeadline": "5m"},
     )
     return adopted(spec)
@@ -266,18 +270,7 @@ def test_an_invalid_check_names_its_field(section: dict[str, Any], message: str)
 
 
 def test_checks_go_on_in_the_watch_after_promotion_and_revert_at_the_limit() -> None:
-    sim = adopted(
-        gate_spec(
-            probes={
-                "startup": None,
-                "health": None,
-                "websocket": None,
-                "metrics": {"prometheusUrl": PROMETHEUS, "checks": [check(failureLimit=2)]},
-            },
-            rollback={"errorRate": None, "watchAfterPromotion": "10m"},
-            traffic={"steps": [50, 100], "stepDuration": "1m", "progressDeadline": "5m"},
-        )
-    )
+    sim = metric_gate(check(failureLimit=2), watch="10m")
     new, at = at_first_step(sim)
     for _ in range(10):
         at += seconds(30)
@@ -294,3 +287,148 @@ def test_checks_go_on_in_the_watch_after_promotion_and_revert_at_the_limit() -> 
     assert sim.phase() is Phase.ROLLED_BACK
     assert sim.status.rollback_trigger is Trigger.METRIC_CHECK_FAILED
     assert Reason.REVERTED_AFTER_PROMOTION.value in sim.reasons()
+
+
+def relative_result(
+    ok: bool | None, at: datetime, revision: str, canary: float, stable: float, ratio: float
+) -> ProbeObservation:
+    return ProbeObservation(
+        kind=M,
+        ok=ok,
+        message=f"canary {canary:g} = {ratio:.3g} × stable {stable:g}, at most 1.2×",
+        at=at,
+        target="p95-ratio",
+        revision=revision,
+        details={"value": ratio, "canary": canary, "stable": stable},
+    )
+
+
+def skipped_result(at: datetime, revision: str) -> ProbeObservation:
+    return ProbeObservation(
+        kind=M,
+        ok=None,
+        message="skipped: no other revision takes traffic beside this one",
+        at=at,
+        target="p95-ratio",
+        revision=revision,
+        details={"skipped": True},
+    )
+
+
+RELATIVE = check("p95-ratio", query='q{pod=~"{pod_regex}"}', relativeTo="stable")
+
+
+def test_a_relative_check_shows_both_values_and_the_ratio_and_rolls_back_at_its_limit() -> None:
+    sim = metric_gate({**RELATIVE, "condition": {"atMost": 1.2}, "failureLimit": 2})
+    new, began = at_first_step(sim)
+    sim.tick(
+        began + seconds(5), [relative_result(True, began + seconds(5), new, 0.061, 0.058, 1.05)]
+    )
+    shown = metrics_of(sim).checks[0]
+    assert (shown.ok, shown.value, shown.canary_value, shown.stable_value) == (
+        True,
+        1.05,
+        0.061,
+        0.058,
+    )
+    assert shown.message == "canary 0.061 = 1.05 × stable 0.058, at most 1.2×"
+    for i in (2, 3):
+        at = began + seconds(5 * i)
+        sim.tick(at, [relative_result(False, at, new, 0.3, 0.1, 3.0)])
+    assert sim.phase() is Phase.ROLLED_BACK
+    assert sim.status.rollback_reason == (
+        "metric check p95-ratio failed 2 evaluations in a row (failureLimit 2):"
+        " canary 0.3 = 3 × stable 0.1, at most 1.2×"
+    )
+
+
+def test_a_relative_check_without_a_baseline_is_no_data_and_follows_no_data() -> None:
+    held = metric_gate({**RELATIVE, "failureLimit": 1})
+    new, began = at_first_step(held)
+    held.tick(began + seconds(5), [result(None, began + seconds(5), new, "p95-ratio")])
+    assert metrics_of(held).ok is None and held.phase() is Phase.PROGRESSING
+    held.tick(began + STEP)
+    assert held.status.step == 0  # no baseline: the step holds, never a pass
+
+    failed = metric_gate({**RELATIVE, "failureLimit": 1, "noData": "fail"})
+    new, began = at_first_step(failed)
+    failed.tick(began + seconds(5), [result(None, began + seconds(5), new, "p95-ratio")])
+    assert failed.phase() is Phase.ROLLED_BACK
+
+
+def test_relative_checks_are_skipped_in_the_watch_after_promotion_neither_hold_nor_fail() -> None:
+    absolute = check("p95", failureLimit=2)
+    relative = {**RELATIVE, "failureLimit": 1, "noData": "fail"}
+    sim = metric_gate(absolute, relative, watch="10m")
+    new, at = at_first_step(sim)
+    for _ in range(10):
+        at += seconds(30)
+        sim.tick(
+            at,
+            [result(True, at, new, value=0.1), relative_result(True, at, new, 0.1, 0.1, 1.0)],
+        )
+        if sim.phase() is Phase.PROMOTED:
+            break
+    assert sim.phase() is Phase.PROMOTED and sim.status.previous_revision is not None
+
+    # Skipped with noData: fail and failureLimit 1: not a failure; the absolute check passes.
+    for _ in range(3):
+        at += seconds(30)
+        sim.tick(at, [result(True, at, new, value=0.1), skipped_result(at, new)])
+    assert sim.phase() is Phase.PROMOTED and sim.status.rollback_trigger is None
+    metrics = metrics_of(sim)
+    skipped = metrics.checks[1]
+    assert (skipped.skipped, skipped.ok, skipped.consecutive_failures) == (True, None, 0)
+    assert metrics.ok is True and metrics.message == "1/1 checks passed"
+
+    # The absolute check still reverts at its limit.
+    for _ in range(2):
+        at += seconds(30)
+        sim.tick(at, [result(False, at, new, value=0.9), skipped_result(at, new)])
+    assert sim.phase() is Phase.ROLLED_BACK
+    assert Reason.REVERTED_AFTER_PROMOTION.value in sim.reasons()
+
+
+def test_skipped_checks_alone_are_never_a_pass() -> None:
+    fold = descriptor(M).fold
+    assert fold is not None
+    spec = read_spec(
+        {**BASE, "probes": {"metrics": {"prometheusUrl": PROMETHEUS, "checks": [RELATIVE]}}}
+    )[0]
+    assert spec is not None
+    folded = fold(descriptor(M).section(spec), None, [skipped_result(T0, "r")])
+    assert isinstance(folded, MetricsStatus)
+    assert folded.ok is None
+    assert folded.message == "p95-ratio: skipped: no other revision takes traffic beside this one"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"query": "vector(1)", "relativeTo": "stable"},
+            "a relative check's query names {pod_regex} or {revision}",
+        ),
+        (
+            {"query": 'q{pod=~"{stable_pod_regex}|{pod_regex}"}', "relativeTo": "stable"},
+            "a relative check's query names {pod_regex} or {revision}",
+        ),
+        ({"minBaseline": 0.01}, "minBaseline needs relativeTo"),
+        (
+            {"query": 'q{pod=~"{pod_regex}"}', "relativeTo": "canary"},
+            "spec.probes.metrics.checks[0].relativeTo: Input should be 'stable'",
+        ),
+        (
+            {"query": 'q{pod=~"{pod_regex}"}', "relativeTo": "stable", "minBaseline": -1},
+            "spec.probes.metrics.checks[0].minBaseline: Input should be greater than or equal",
+        ),
+    ],
+)
+def test_an_invalid_relative_check_says_why(fields: dict[str, Any], message: str) -> None:
+    raw = {
+        **BASE,
+        "probes": {"metrics": {"prometheusUrl": PROMETHEUS, "checks": [check(**fields)]}},
+    }
+    spec, error = read_spec(raw)
+    assert spec is None
+    assert error is not None and message in error, error

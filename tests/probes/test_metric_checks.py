@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from websockets.asyncio.client import connect
 
@@ -112,7 +113,7 @@ async def test_unreachable_prometheus_is_no_data_never_a_pass() -> None:
 class StandIn:
     """Answers each query from `answers` (by its text) and records what was asked."""
 
-    def __init__(self, answers: dict[str, float | None]) -> None:
+    def __init__(self, answers: dict[str, float | list[float] | None]) -> None:
         self.answers = answers
         self.asked: list[str] = []
 
@@ -122,7 +123,8 @@ class StandIn:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)["query"][0]
         self.asked.append(query)
         value = self.answers.get(query)
-        result = [] if value is None else [{"metric": {}, "value": [1, str(value)]}]
+        series = [] if value is None else value if isinstance(value, list) else [value]
+        result = [{"metric": {"i": str(i)}, "value": [1, str(v)]} for i, v in enumerate(series)]
         body = json.dumps(
             {"status": "success", "data": {"resultType": "vector", "result": result}}
         ).encode()
@@ -192,6 +194,7 @@ async def test_check_runs_every_check_once_and_folds_them_as_the_operator_does()
             check("pods", 'up{pod=~"{pod_regex}"}', atLeast=1),
             check("ok", "ok", atMost=1),
             {**check("shadow", "missing", atMost=1), "dryRun": True},
+            {**check("ratio", 'up{pod=~"{pod_regex}"}', atMost=1), "relativeTo": "stable"},
         )
         passed = await runner(M).check(
             spec,
@@ -216,6 +219,9 @@ async def test_check_runs_every_check_once_and_folds_them_as_the_operator_does()
     shadow = passed.details["checks"][2]
     assert shadow["name"] == "shadow" and shadow["dryRun"] is True and "ok" not in shadow
     assert held.ok is None and held.message.startswith("gone: no data")
+    # No stable beside the service: the relative check is skipped, not a pass or a failure.
+    ratio = passed.details["checks"][3]
+    assert ratio["skipped"] is True and ratio["message"].startswith("skipped: ")
 
 
 def pod_info(name: str) -> PodInfo:
@@ -233,7 +239,15 @@ def pod_info(name: str) -> PodInfo:
 
 
 async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> None:
-    stand_in = StandIn({"p95": 0.2, "shadow": 9.0, 'up{pod=~"chat-v1-1"}': 1.0})
+    stand_in = StandIn(
+        {
+            "p95": 0.2,
+            "shadow": 9.0,
+            'up{pod=~"chat-v1-1"}': 1.0,
+            'r{pod=~"chat-v2-1"}': 0.3,
+            'r{pod=~"chat-v1-1"}': 0.2,
+        }
+    )
     metrics = GateMetrics()
     prober = GateProber("shop", "chat", metrics)
     target, stable = pod_info("chat-v2-1"), pod_info("chat-v1-1")
@@ -243,6 +257,7 @@ async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> No
             check("p95", "p95", atMost=0.25),
             {**check("shadow", "shadow", atMost=1), "dryRun": True},
             check("stable-up", 'up{pod=~"{stable_pod_regex}"}', atLeast=1),
+            {**check("vs-stable", 'r{pod=~"{pod_regex}"}', atMost=1.2), "relativeTo": "stable"},
         )
         prober.start(spec, ProbeRun("v2", ProbeWorkload.CANARY, frozenset({M})))
         prober.sync_targets(lambda: [target], lambda: ("v1", [stable]))
@@ -250,15 +265,16 @@ async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> No
         try:
             for _ in range(100):
                 seen += prober.drain()
-                if len(seen) >= 3:
+                if len(seen) >= 4:
                     break
                 await asyncio.sleep(0.05)
         finally:
             await prober.aclose()
-    assert sorted((o.target, o.ok, o.revision) for o in seen[:3]) == [
+    assert sorted((o.target, o.ok, o.revision) for o in seen[:4]) == [
         ("p95", True, "v2"),
         ("shadow", False, "v2"),
         ("stable-up", True, "v2"),
+        ("vs-stable", False, "v2"),
     ]
 
     def sample(metric: str, check: str, dry_run: str) -> float | None:
@@ -269,6 +285,7 @@ async def test_the_operators_prober_runs_the_checks_and_exports_each_one() -> No
     assert sample("metric_check_success", "p95", "false") == 1.0
     assert sample("metric_check_value", "shadow", "true") == 9.0
     assert sample("metric_check_success", "shadow", "true") == 0.0
+    assert sample("metric_check_value", "vs-stable", "false") == pytest.approx(1.5)  # the ratio
     # The kind's verdict is folded from every check, not the last one seen.
     assert (
         metrics.registry.get_sample_value(
@@ -286,7 +303,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chat-metric-checks
 PODS = {"healthy": "chat-good-1", "slow-chat": "chat-slow-1", "ws-slow-events": "chat-ws-1"}
 
 
-async def user_traffic(url: str, seconds: float) -> None:
+async def user_traffic(url: str, seconds: float, *, websocket: bool = True) -> None:
     """What users do, for `seconds`: chat requests, and WebSocket conversations beside them."""
     end = time.monotonic() + seconds
 
@@ -303,7 +320,7 @@ async def user_traffic(url: str, seconds: float) -> None:
                 while json.loads(await ws.recv())["type"] != "agent_completed":
                     pass
 
-    await asyncio.gather(chat(), converse())
+    await asyncio.gather(chat(), *([converse()] if websocket else []))
 
 
 @needs_prometheus
@@ -348,3 +365,124 @@ async def test_the_example_checks_judge_the_seeds_latency_bounds_on_real_traffic
         },
     }, {mode: {n: o.message for n, o in by.items()} for mode, by in seen.items()}
     assert seen["slow-chat"]["chat-p95-seconds"].message.endswith(", not at most 0.05")
+
+
+P95 = (
+    "histogram_quantile(0.95, sum by (le) (rate(chat_http_request_duration_seconds_bucket"
+    '{namespace="{namespace}",pod=~"{pod_regex}",path="/api/chat"}[1m])))'
+)
+# Every revision 0.3 s slower (0.25-0.5 s bucket, wide enough for a loaded machine's
+# stalls); the bad canary 0.6 s more on top (the 0.5-1 s bucket: about twice the stable).
+SLOWDOWN = {**FAST_ENV, "CHAT_PHASE_SECONDS": "0", "CHAT_EXTRA_LATENCY_SECONDS": "0.3"}
+SHARED = {"chat-old-1": "healthy", "chat-new-1": "healthy", "chat-bad-1": "slow-chat"}
+
+
+@needs_prometheus
+async def test_a_shared_slowdown_passes_a_relative_check_and_fails_the_absolute_one(
+    tmp_path: Path,
+) -> None:
+    """Issue 21's acceptance: both revisions slowed the same way, the canary passes
+    `relativeTo: stable` (about 1 x the stable) and fails the absolute 50 ms bound; a
+    canary slow on its own fails both. In the watch after promotion the relative check
+    is skipped (no other revision serves then)."""
+    env = {**SLOWDOWN, "CHAT_SLOW_REPLY_SECONDS": "0.6"}
+    async with contextlib.AsyncExitStack() as stack:
+        urls = {
+            pod: await stack.enter_async_context(run_backend(mode, env=env))
+            for pod, mode in SHARED.items()
+        }
+        labelled = {
+            url.removeprefix("http://"): {"namespace": "prod", "pod": pod}
+            for pod, url in urls.items()
+        }
+        nothing = f"127.0.0.1:{closed_port()}"
+        prom = await stack.enter_async_context(
+            prometheus_scraping(nothing, "chat", tmp_path, labelled)
+        )
+        await wait_for_series(prom, 'up{pod="chat-old-1"} == 1')  # scraped from now on
+        await asyncio.gather(*(user_traffic(url, 3.0, websocket=False) for url in urls.values()))
+        spec = gate(
+            prom,
+            check("p95-seconds", P95, atMost=0.05),
+            {**check("p95-vs-stable", P95, atMost=1.2), "relativeTo": "stable"},
+        )
+        for pod in SHARED:
+            values = placeholders(spec, namespace="prod", revision="r", pods=pod)
+            await wait_for_series(prom, render_query(P95, values))
+        stable = Stable("old", (PodTarget("chat-old-1", ""),))
+
+        async def judged(pod: str, beside: Stable) -> dict[str, ProbeObservation]:
+            rounds = runner(M).rounds(spec, section(spec))
+            canary = [PodTarget(pod, "http://unused")]
+            done = await rounds.round(
+                canary, revision=pod, namespace="prod", gate="chat", stable=beside
+            )
+            return {o.target: o for o, _ in done.results}
+
+        good, bad = await judged("chat-new-1", stable), await judged("chat-bad-1", stable)
+        watched = await judged("chat-new-1", Stable())
+    shown = {n: o.message for by in (good, bad) for n, o in by.items()}
+    assert good["p95-vs-stable"].ok is True, shown
+    assert good["p95-seconds"].ok is False, shown
+    assert bad["p95-vs-stable"].ok is False and bad["p95-seconds"].ok is False, shown
+    ratio, canary, baseline = (
+        good["p95-vs-stable"].details[k] for k in ("value", "canary", "stable")
+    )
+    assert 0.25 < baseline <= 0.5 and 0.25 < canary <= 0.5 and 0.8 < ratio < 1.2, shown
+    assert good["p95-vs-stable"].message == (
+        f"canary {canary:g} = {ratio:.3g} × stable {baseline:g}, at most 1.2×"
+    )
+    assert good["p95-vs-stable"].details["stableQuery"] == render_query(
+        P95, placeholders(spec, namespace="prod", revision="old", pods="chat-old-1")
+    )
+    assert bad["p95-vs-stable"].details["value"] > 1.2, shown
+    assert watched["p95-seconds"].ok is False
+    assert watched["p95-vs-stable"].ok is None
+    assert watched["p95-vs-stable"].details["skipped"] is True
+
+
+async def test_a_relative_check_without_a_number_on_either_side_is_no_data() -> None:
+    """Each side's own reason; a stable value at or below minBaseline is never divided by."""
+    template = 'x{pod=~"{pod_regex}"}'
+    answers: dict[str, float | list[float] | None] = {
+        'x{pod=~"new"}': 0.2,
+        'x{pod=~"two"}': [0.1, 0.3],
+        'x{pod=~"zero"}': 0.0,
+        'x{pod=~"tiny"}': 0.001,
+        'x{pod=~"fine"}': 0.25,
+    }
+    stand_in = StandIn(answers)
+
+    async def ratio(canary: str, stable: str | None, **fields: Any) -> ProbeObservation:
+        spec = gate(
+            server.url, {**check("r", template, atMost=1.2), "relativeTo": "stable", **fields}
+        )
+        beside = Stable("s", (PodTarget(stable, ""),) if stable else ())
+        values = placeholders(spec, namespace="prod", revision="c", pods=canary, stable=beside)
+        return await evaluate(section(spec), section(spec).checks[0], values, "c")
+
+    async with tcp_server(stand_in) as server:
+        passed = await ratio("new", "fine")
+        zero = await ratio("new", "zero")
+        tiny = await ratio("new", "tiny", minBaseline=0.01)
+        empty_canary = await ratio("gone", "fine")
+        empty_stable = await ratio("new", "gone")
+        no_pods = await ratio("new", None)
+        several = await ratio("two", "fine")
+    assert passed.ok is True and passed.message == "canary 0.2 = 0.8 × stable 0.25, at most 1.2×"
+    assert (zero.ok, zero.message) == (
+        None,
+        "no data: stable 0 is too small to divide canary 0.2 by (minBaseline 0)",
+    )
+    assert (tiny.ok, tiny.details["stable"]) == (None, 0.001)
+    assert tiny.message.endswith("(minBaseline 0.01)")
+    assert empty_canary.ok is None and empty_canary.message == (
+        "no data: canary: query returned no samples (empty vector or NaN)"
+    )
+    assert empty_stable.ok is None and empty_stable.message.startswith("no data: stable: ")
+    assert no_pods.ok is None and no_pods.message == (
+        "no data: stable: {pod_regex} has no value now (no such pods yet)"
+    )
+    assert several.ok is None and several.message.startswith(
+        "no data: canary: 2 series; a relative check compares one number a side"
+    )

@@ -9,7 +9,11 @@ no data. Here (pure) is what they mean:
   counts as a failed evaluation;
 - `failureLimit` failed evaluations in a row roll the revision back;
 - a `dryRun` check is evaluated and shown, but the kind's verdict, the hold
-  and the rollback leave it out.
+  and the rollback leave it out;
+- a relative check (`relativeTo: stable`) judges canary / stable; where no
+  other revision serves beside the one under test (the watch after promotion)
+  the runner reports it skipped: it neither holds nor fails, and is left out of
+  the verdict like a dry run (the kind never passes on skipped checks alone).
 
 Not run at 0% traffic: the revision has no users then, so its series are empty.
 """
@@ -60,15 +64,18 @@ def _evaluated(
     check: MetricCheck, before: MetricCheckStatus | None, obs: ProbeObservation
 ) -> MetricCheckStatus:
     before = before or MetricCheckStatus(name=check.name)
-    value = obs.details.get("value")
+    skipped = obs.details.get("skipped") is True
     ok = obs.ok
     message = obs.message
-    if ok is None and check.no_data is NoData.FAIL:
+    if ok is None and check.no_data is NoData.FAIL and not skipped:
         ok, message = False, f"{message} (noData: fail)"
     update: dict[str, Any] = {
         "ok": ok,
         "message": message,
-        "value": _bounded(value) if isinstance(value, int | float) else None,
+        "value": _number(obs, "value"),
+        "canary_value": _number(obs, "canary"),
+        "stable_value": _number(obs, "stable"),
+        "skipped": skipped,
         "last_run": obs.at,
     }
     if ok is True:
@@ -82,10 +89,12 @@ def _evaluated(
 def _verdict(
     last: MetricsStatus, checks: list[MetricCheckStatus], at: datetime | None
 ) -> MetricsStatus:
-    """ok False if an acting check failed, True when every acting one passed, else None."""
-    acting = [c for c in checks if not c.dry_run]
+    """ok False if an acting check failed, True when every acting one passed, else None
+    (also when every acting check was skipped: a skip is never a pass)."""
+    skipped = [c for c in checks if c.skipped and not c.dry_run]
+    acting = [c for c in checks if not c.dry_run and not c.skipped]
     failing = [c for c in acting if c.ok is False]
-    waiting = [c for c in acting if c.ok is None]
+    waiting = [c for c in acting if c.ok is None] or ([] if acting else skipped)
     update: dict[str, Any] = {
         "checks": checks,
         "last_run": at,
@@ -125,8 +134,13 @@ def _passed(acting: list[MetricCheckStatus], checks: list[MetricCheckStatus]) ->
     return "dry run only: " + "; ".join(f"{c.name}: {c.message}" for c in checks)
 
 
-def _bounded(value: float) -> float:
-    return max(-MEASURE_MAX, min(MEASURE_MAX, float(value)))
+def _number(obs: ProbeObservation, key: str) -> float | None:
+    value = obs.details.get(key)
+    return (
+        max(-MEASURE_MAX, min(MEASURE_MAX, float(value)))
+        if isinstance(value, int | float)
+        else None
+    )
 
 
 def _failed_too_often(

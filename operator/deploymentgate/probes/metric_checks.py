@@ -10,8 +10,9 @@ is ok=None, "no data": what that means (hold or fail) is the core's rule
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from deploymentgate.models import GateSpec, MetricCheck, MetricChecks, Model, dump
 from deploymentgate.observations import ProbeKind, ProbeObservation
@@ -69,6 +70,8 @@ async def evaluate(
             details={"check": check.name, "dryRun": check.dry_run, **details},
         )
 
+    if check.relative_to is not None:
+        return await _relative(section, check, values, seen)
     try:
         query = render_query(check.query, values)
     except QueryTemplateError as exc:
@@ -83,6 +86,81 @@ async def evaluate(
     series = f" (worst of {len(numbers)} series)" if len(numbers) > 1 else ""
     verdict = condition if ok else f"not {condition}"
     return seen(ok, f"{value:g}{series}, {verdict}", query=query, value=value)
+
+
+def stable_side(values: Mapping[str, str | None]) -> dict[str, str | None] | None:
+    """A relative check's placeholders for its baseline: the canary's swapped for
+    the stable's. None when no other revision serves beside it (the watch after
+    promotion, where the stable is the revision under test)."""
+    if values.get("stable_revision") is None:
+        return None
+    return {
+        **values,
+        "pod_regex": values.get("stable_pod_regex"),
+        "revision": values.get("stable_revision"),
+    }
+
+
+async def one_number(
+    section: MetricChecks, template: str, values: Mapping[str, str | None], side: str
+) -> tuple[float | None, str, str]:
+    """(the value, "", query) or (None, why there is none, query) for one side of a
+    relative check: a ratio needs exactly one number a side."""
+    try:
+        query = render_query(template, values)
+    except QueryTemplateError as exc:
+        return None, f"{side}: {exc}", ""
+    numbers, why = await instant_query(section.prometheus_url, query)
+    if numbers is None:
+        return None, f"{side}: {why}", query
+    if len(numbers) > 1:
+        return (
+            None,
+            f"{side}: {len(numbers)} series; a relative check compares one number a side"
+            " (aggregate the query, e.g. histogram_quantile over sum by (le))",
+            query,
+        )
+    return numbers[0], "", query
+
+
+async def _relative(
+    section: MetricChecks,
+    check: MetricCheck,
+    values: Mapping[str, str | None],
+    seen: Callable[..., ProbeObservation],
+) -> ProbeObservation:
+    """canary / stable over the same window, judged by the condition. Either side
+    without data, or a stable value too small to divide by, is no data."""
+    baseline = stable_side(values)
+    if baseline is None:
+        return seen(
+            None,
+            "skipped: no other revision takes traffic beside this one (the watch after"
+            " promotion), nothing to compare with",
+            skipped=True,
+        )
+    (canary, why, query), (stable, stable_why, stable_query) = await asyncio.gather(
+        one_number(section, check.query, values, "canary"),
+        one_number(section, check.query, baseline, "stable"),
+    )
+    queries = {"query": query, "stableQuery": stable_query}
+    if canary is None or stable is None:
+        return seen(None, f"no data: {why or stable_why}", **queries)
+    both = {"canary": canary, "stable": stable, **queries}
+    floor = check.min_baseline or 0.0
+    ratio = canary / stable if stable > floor else math.nan
+    if not math.isfinite(ratio):
+        return seen(
+            None,
+            f"no data: stable {stable:g} is too small to divide canary {canary:g} by"
+            f" (minBaseline {floor:g})",
+            **both,
+        )
+    ok = check.condition.passes(ratio)
+    verdict = check.condition if ok else f"not {check.condition}"
+    return seen(
+        ok, f"canary {canary:g} = {ratio:.3g} × stable {stable:g}, {verdict}×", value=ratio, **both
+    )
 
 
 class MetricChecksRunner(ProbeRunner):

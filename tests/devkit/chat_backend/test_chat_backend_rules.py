@@ -125,3 +125,5 @@ def test_durations_come_from_env() -> None:
     knobs = Knobs.from_env({"CHAT_PHASE_SECONDS": "0.01", "CHAT_WS_EVENT_GAP_SECONDS": "0.2"})
     assert knobs.phase_seconds == 0.01 and knobs.ws_event_gap_seconds == 0.2
     assert knobs.slow_phase_seconds == 12.0
+    assert knobs.extra_latency_seconds == 0.0  # no shared slowdown unless asked
+    assert Knobs.from_env({"CHAT_EXTRA_LATENCY_SECONDS": "0.3"}).extra_latency_seconds == 0.3
