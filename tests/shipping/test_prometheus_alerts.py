@@ -107,6 +107,7 @@ def test_prometheus_fires_the_charts_alerts_for_a_blocked_and_a_rolled_back_gate
     assert set(health) == {
         "DeploymentGateRolloutBlocked",
         "DeploymentGateRolledBack",
+        "DeploymentGateRevertedAfterPromotion",
         "DeploymentGateCanaryProbesFailing",
         "DeploymentGateStableFailingChecklist",
         "DeploymentGateOperatorDown",
