@@ -173,6 +173,14 @@ def test_a_missing_template_holds_the_step_and_the_status_names_it() -> None:
     assert metrics.message == f"p95: {MISSING}"
     assert metrics.checks[0].message == MISSING
 
+    # At progressDeadline the step Blocks, and its reason (the Blocked Event's) names it.
+    sim.tick(began + timedelta(minutes=7))
+    assert sim.phase() is Phase.BLOCKED
+    assert f"metrics probe (no pass during this step yet): p95: {MISSING}" in (
+        sim.status.rollback_reason or ""
+    )
+    assert any(MISSING in event.message for event in sim.events), sim.events
+
 
 def test_a_missing_template_with_no_data_fail_rolls_back_naming_it() -> None:
     sim = metric_gate(templated(noData="fail", failureLimit=2))
