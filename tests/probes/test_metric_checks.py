@@ -348,6 +348,7 @@ async def test_the_example_checks_judge_the_seeds_latency_bounds_on_real_traffic
         seen: dict[str, dict[str, ProbeObservation]] = {}
         for mode, pod in PODS.items():
             values = placeholders(spec, namespace="prod", revision="r", pods=pod_regex([pod]))
+            assert checks.checks[0].query is not None
             await wait_for_series(prom, render_query(checks.checks[0].query, values))
             seen[mode] = {c.name: await evaluate(checks, c, values, "r") for c in checks.checks}
     verdicts = {mode: {name: o.ok for name, o in by.items()} for mode, by in seen.items()}

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import kopf
 
+from deploymentgate.controller.check_templates import template_lookup
 from deploymentgate.controller.executor import Executor
 from deploymentgate.controller.gate import Gate, parse_gate, spec_error
 from deploymentgate.controller.identity import GateIdentity
@@ -297,7 +298,8 @@ class GateReconciler:
                 return None, []
             return stable, _serving_pods(me, world, stable)
 
-        self.prober.sync_targets(pods, stable_pods)
+        templates = template_lookup(me.namespace, world.templates, world.cluster_templates)
+        self.prober.sync_targets(pods, stable_pods, templates)
 
     def _point_steady(self, gate: Gate, world: World, status: GateStatus) -> None:
         """Watch the stable revision's serving pods while nothing else is probed."""
