@@ -120,9 +120,10 @@ async def evaluate(
 
 def stable_side(values: Mapping[str, str | None]) -> dict[str, str | None] | None:
     """A relative check's placeholders for its baseline: the canary's swapped for
-    the stable's. None when no other revision serves beside it (the watch after
-    promotion, where the stable is the revision under test)."""
-    if values.get("stable_revision") is None:
+    the stable's. None when no other revision serves beside it: the stable has no
+    serving pod (a 100% step) or is the revision under test (the watch after
+    promotion)."""
+    if values.get("stable_revision") is None or values.get("stable_pod_regex") is None:
         return None
     return {
         **values,
@@ -166,8 +167,8 @@ async def _relative(
     if baseline is None:
         return seen(
             None,
-            "skipped: no other revision takes traffic beside this one (the watch after"
-            " promotion), nothing to compare with",
+            "skipped: no other revision takes traffic beside this one (a 100% step, or"
+            " the watch after promotion), nothing to compare with",
             skipped=True,
         )
     (canary, why, query), (stable, stable_why, stable_query) = await asyncio.gather(
