@@ -16,9 +16,17 @@ from deploymentgate.controller.check_templates import (
 )
 from deploymentgate.controller.identity import GateIdentity
 from deploymentgate.controller.indexes import world_of
+from deploymentgate.controller.pods import PodInfo
 from deploymentgate.controller.reconcile import GateReconciler
 from deploymentgate.core import ProbeRun, ProbeWorkload
 from deploymentgate.k8s.api import KubeApi
+from deploymentgate.k8s.builders import (
+    GATE_LABEL,
+    REVISION_LABEL,
+    ROLE_LABEL,
+    ROLE_SERVING,
+    SERVING_LABEL,
+)
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import MetricCheckTemplateSpec, TemplateRef
 from deploymentgate.observations import ProbeKind
@@ -129,3 +137,35 @@ def test_the_reconciler_points_its_prober_at_the_indexes_of_templates(
     assert lookup(ref("MetricCheckTemplate", "x")) == (
         "MetricCheckTemplate x not found in namespace shop"
     )
+
+
+def test_a_relative_baseline_is_the_stables_pods_taking_traffic_not_parked_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At a 100% step with the watch after promotion on, the stable's pods run on
+    parked (no serving label): they take no traffic, so they are no baseline."""
+    names = [h.id for h in handlers.registry._indexing.get_all_handlers()]
+    kwargs: dict[str, Any] = {name: {} for name in names}
+
+    def pod(name: str, *, serving: bool) -> PodInfo:
+        labels = {GATE_LABEL: "chat", ROLE_LABEL: ROLE_SERVING, REVISION_LABEL: "v1"}
+        if serving:
+            labels[SERVING_LABEL] = "chat"
+        return PodInfo(name, "shop", labels, "10.0.0.1", 8000, True, None, "chat-v1-abc", False)
+
+    kwargs["pods_idx"][("shop", "chat")] = [pod("a", serving=True), pod("b", serving=False)]
+    world = world_of(kwargs)
+    reconciler = GateReconciler("shop", "chat", cast(KubeApi, object()), GateMetrics())
+    handed: dict[str, Any] = {}
+    monkeypatch.setattr(
+        reconciler.prober,
+        "sync_targets",
+        lambda pods, stable, templates: handed.update(stable=stable),
+    )
+    reconciler.prober.plan = ProbeRun("v2", ProbeWorkload.CANARY, frozenset({ProbeKind.METRICS}))
+    reconciler._point_prober(GateIdentity("shop", "chat", "uid", "chat", "chat"), world, "v1")
+
+    revision, pods = handed["stable"]()
+    assert revision == "v1" and [p.name for p in pods] == ["a"]
+    kwargs["pods_idx"][("shop", "chat")] = [pod("b", serving=False)]  # all parked
+    assert handed["stable"]() == ("v1", [])
