@@ -3,7 +3,8 @@
 ``cluster`` (session) is a started ``deploymentgate_devkit.sandbox.Sandbox``; it starts
 only if some selected test asks for it, and every such test is marked
 ``cluster`` automatically (``-m "not cluster"`` skips them). ``namespace``
-gives each test a fresh ``t-<random>`` namespace.
+gives each test a fresh ``t-<random>`` namespace. ``prometheus`` is a real
+Prometheus for the test to start with its own scrape config.
 
 Leaks fail the run: when the cluster stops, none of its processes may survive
 and none of its ports may stay bound; and at session end no process started
@@ -16,11 +17,13 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from deploymentgate_devkit.sandbox import Sandbox, SandboxApiError
 from deploymentgate_devkit.sandbox.processes import kill_processes, wait_processes_gone
+from deploymentgate_devkit.testing.prometheus import Prometheus, find_binary
 
 SESSION_ENV = "DEPLOYMENTGATE_TEST_SESSION"
 GATES = "rollout.deploymentgate.dev/v1alpha1"
@@ -89,6 +92,36 @@ def release_gates(cluster: Sandbox, namespace: str) -> None:
                         json={"metadata": {"finalizers": None}},
                         content_type="application/merge-patch+json",
                     )
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> Path:
+    """A tool CI installs: a local skip when absent, a failure under CI=true."""
+    found = find_binary()
+    if found is not None:
+        return found
+    message = "prometheus not found (Debian package `prometheus`; .ci/run installs it)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def prometheus(
+    prometheus_binary: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Prometheus]:
+    """An unstarted Prometheus; stopped (and its port checked free) after the test,
+    its log printed if the test failed."""
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    server = Prometheus(prometheus_binary, directory)
+    failures = request.session.testsfailed
+    try:
+        yield server
+    finally:
+        if request.session.testsfailed > failures:
+            print(f"----- prometheus log -----\n{server.log()}")
+        server.stop()
 
 
 @pytest.hookimpl(trylast=True)

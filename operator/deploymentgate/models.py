@@ -542,6 +542,87 @@ class RelativeTo(StrEnum):
 
 
 CANARY_PLACEHOLDERS = ("{pod_regex}", "{revision}")
+RELATIVE_QUERY_MESSAGE = (
+    "a relative check's query names {pod_regex} or {revision} (the stable's are"
+    " swapped in), never {stable_pod_regex} or {stable_revision}"
+)
+# The CEL twin of _relative_problem, on an object whose query may be absent.
+RELATIVE_RULES: list[Any] = [
+    {
+        "rule": "!has(self.relativeTo) || (has(self.query)"
+        " && (self.query.contains('{pod_regex}') || self.query.contains('{revision}'))"
+        " && !self.query.contains('{stable_'))",
+        "message": RELATIVE_QUERY_MESSAGE,
+    },
+    {
+        "rule": "!has(self.minBaseline) || has(self.relativeTo)",
+        "message": "minBaseline needs relativeTo",
+    },
+]
+MetricQuery = Annotated[str, Field(min_length=1, max_length=4096)]
+MinBaseline = Annotated[float, Field(ge=0, le=1e15)]
+
+
+def _relative_problem(
+    query: str | None, relative_to: RelativeTo | None, min_baseline: float | None
+) -> str | None:
+    if relative_to is None:
+        return "minBaseline needs relativeTo" if min_baseline is not None else None
+    if query is None:
+        return None  # the CEL rule asks for a query; the caller says what is missing
+    if not any(p in query for p in CANARY_PLACEHOLDERS) or "{stable_" in query:
+        return RELATIVE_QUERY_MESSAGE
+    return None
+
+
+# Reusable checks (issue 21 item 3): a query a platform team writes once, that
+# many gates' checks name by templateRef, each with its own bounds.
+TEMPLATE_KIND = "MetricCheckTemplate"
+TEMPLATE_PLURAL = "metricchecktemplates"
+CLUSTER_TEMPLATE_KIND = "ClusterMetricCheckTemplate"
+CLUSTER_TEMPLATE_PLURAL = "clustermetricchecktemplates"
+
+
+class MetricCheckTemplateSpec(Model):
+    """What a platform team writes once: the query, and how it compares. Each gate's
+    check that names it keeps its own name, condition, interval, failureLimit,
+    noData and dryRun."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": RELATIVE_RULES})
+
+    description: str = Field(default="", max_length=1024)
+    """What the query measures, for the teams whose gates name it."""
+    query: MetricQuery
+    """Instant query returning one number (several series: each must pass), with the
+    same placeholders as a gate's check: {namespace}, {service}, {revision},
+    {pod_regex}, {stable_revision} and {stable_pod_regex}, filled in per gate."""
+    prometheus_url: PrometheusUrl | None = None
+    """Base URL of the Prometheus HTTP API to ask; default: the gate's prometheusUrl."""
+    relative_to: RelativeTo | None = None
+    """stable: every check naming this template judges the ratio canary / stable
+    (see the gate's checks[].relativeTo)."""
+    min_baseline: MinBaseline | None = None
+    """A stable value at or below this (default 0) is too small to divide by: no data."""
+
+    @model_validator(mode="after")
+    def _relative(self) -> MetricCheckTemplateSpec:
+        problem = _relative_problem(self.query, self.relative_to, self.min_baseline)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
+class TemplateRef(Model):
+    """A MetricCheckTemplate of the gate's namespace, or a ClusterMetricCheckTemplate."""
+
+    kind: Literal["MetricCheckTemplate", "ClusterMetricCheckTemplate"]
+    """MetricCheckTemplate (looked up in the gate's namespace only) or
+    ClusterMetricCheckTemplate (cluster-wide)."""
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)
+    """The template's name."""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
 
 
 class MetricCheck(Model):
@@ -551,27 +632,32 @@ class MetricCheck(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "!has(self.relativeTo) || ((self.query.contains('{pod_regex}')"
-                    " || self.query.contains('{revision}'))"
-                    " && !self.query.contains('{stable_'))",
-                    "message": "a relative check's query names {pod_regex} or {revision}"
-                    " (the stable's are swapped in), never {stable_pod_regex} or"
-                    " {stable_revision}",
+                    "rule": "has(self.query) != has(self.templateRef)",
+                    "message": "set exactly one of query, templateRef",
                 },
                 {
-                    "rule": "!has(self.minBaseline) || has(self.relativeTo)",
-                    "message": "minBaseline needs relativeTo",
+                    "rule": "!has(self.templateRef)"
+                    " || (!has(self.relativeTo) && !has(self.minBaseline))",
+                    "message": "a check with templateRef takes relativeTo and minBaseline"
+                    " from its template",
                 },
+                *RELATIVE_RULES,
             ]
         }
     )
 
     name: NameLabel
     """Name of the check, as status, Events and metrics show it."""
-    query: str = Field(min_length=1, max_length=4096)
+    query: MetricQuery | None = None
     """Instant query returning one number (several series: each must pass). The operator
     fills in {namespace}, {service}, {revision}, {pod_regex} (the revision under test's
-    serving pods), {stable_revision} and {stable_pod_regex}, escaped for a quoted string."""
+    serving pods), {stable_revision} and {stable_pod_regex}, escaped for a quoted string.
+    Exactly one of query and templateRef."""
+    template_ref: TemplateRef | None = None
+    """A reusable check's template, instead of query: its query (and prometheusUrl,
+    relativeTo, minBaseline) are used with this check's own condition, interval,
+    failureLimit, noData and dryRun. Read at each evaluation; a missing or invalid
+    template is no data."""
     condition: MetricCondition
     """When the value passes: atMost, atLeast or within [low, high]."""
     interval: ProbeInterval = timedelta(seconds=30)
@@ -588,21 +674,35 @@ class MetricCheck(Model):
     second time with {pod_regex} and {revision} swapped for the stable revision's, so a
     slowdown shared by both passes. Each side must return one number. Skipped in the
     watch after promotion (no other revision takes traffic then)."""
-    min_baseline: float | None = Field(default=None, ge=0, le=1e15)
+    min_baseline: MinBaseline | None = None
     """A stable value at or below this (default 0) is too small to divide by: no data."""
 
     @model_validator(mode="after")
-    def _relative(self) -> MetricCheck:
-        if self.relative_to is None:
-            if self.min_baseline is not None:
-                raise ValueError("minBaseline needs relativeTo")
-            return self
-        if not any(p in self.query for p in CANARY_PLACEHOLDERS) or "{stable_" in self.query:
+    def _query_or_template(self) -> MetricCheck:
+        if (self.query is None) == (self.template_ref is None):
+            raise ValueError("set exactly one of query, templateRef")
+        if self.template_ref is not None and (
+            self.relative_to is not None or self.min_baseline is not None
+        ):
             raise ValueError(
-                "a relative check's query names {pod_regex} or {revision} (the stable's are"
-                " swapped in), never {stable_pod_regex} or {stable_revision}"
+                "a check with templateRef takes relativeTo and minBaseline from its template"
             )
+        problem = _relative_problem(self.query, self.relative_to, self.min_baseline)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+    def from_template(self, template: MetricCheckTemplateSpec) -> MetricCheck:
+        """This check as it runs with its template: the template's query and comparison,
+        this check's own bounds and pace."""
+        return self.model_copy(
+            update={
+                "query": template.query,
+                "template_ref": None,
+                "relative_to": template.relative_to,
+                "min_baseline": template.min_baseline,
+            }
+        )
 
 
 class MetricChecks(Model):

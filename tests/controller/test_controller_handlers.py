@@ -12,7 +12,13 @@ import pkgutil
 import kopf
 
 from deploymentgate.controller import handlers
-from deploymentgate.models import API_GROUP, APPROVAL_PLURAL, PLURAL
+from deploymentgate.models import (
+    API_GROUP,
+    APPROVAL_PLURAL,
+    CLUSTER_TEMPLATE_PLURAL,
+    PLURAL,
+    TEMPLATE_PLURAL,
+)
 
 DEPLOYMENTS = ("apps", "deployments")
 SERVICES = ("", "services")
@@ -21,6 +27,8 @@ JOBS = ("batch", "jobs")
 HPAS = ("autoscaling", "horizontalpodautoscalers")
 GATES = (API_GROUP, PLURAL)
 APPROVALS = (API_GROUP, APPROVAL_PLURAL)
+TEMPLATES = (API_GROUP, TEMPLATE_PLURAL)
+CLUSTER_TEMPLATES = (API_GROUP, CLUSTER_TEMPLATE_PLURAL)
 
 # (kind of handler, id, activity or resource), in kopf's order within each kind.
 EXPECTED = [
@@ -35,6 +43,8 @@ EXPECTED = [
     ("IndexingHandler", "jobs_idx", JOBS),
     ("IndexingHandler", "gates_idx", GATES),
     ("IndexingHandler", "approvals_idx", APPROVALS),
+    ("IndexingHandler", "templates_idx", TEMPLATES),
+    ("IndexingHandler", "cluster_templates_idx", CLUSTER_TEMPLATES),
     ("IndexingHandler", "claims_idx", GATES),
     ("DaemonHandler", "gate_loop", GATES),
     ("ChangingHandler", "gate_deleted", GATES),

@@ -36,9 +36,16 @@ from deploymentgate.core.templates import OWN_PREFIX
 from deploymentgate.k8s.revision import LABEL_PREFIX
 from deploymentgate.manifests import crdgen
 from deploymentgate.models import (
+    API_GROUP,
+    API_VERSION,
+    CLUSTER_TEMPLATE_KIND,
+    RELATIVE_RULES,
     STEPS_ASCENDING_RULE,
+    TEMPLATE_KIND,
     GateSpec,
     GateStatus,
+    MetricCheck,
+    MetricCheckTemplateSpec,
     Phase,
     dump,
     parse_spec,
@@ -358,3 +365,66 @@ def test_every_status_the_core_writes_survives_the_schema(crd: dict[str, Any]) -
 
 def test_operator_labels_are_recognised_by_core_and_k8s_alike() -> None:
     assert OWN_PREFIX == LABEL_PREFIX
+
+
+# ------------------------------------------- reusable metric checks' templates
+
+TEMPLATE_CRDS = {
+    cluster: Path(__file__).resolve().parents[2]
+    / "deploy"
+    / "crds"
+    / f"{'clustermetricchecktemplates' if cluster else 'metricchecktemplates'}.{API_GROUP}.yaml"
+    for cluster in (False, True)
+}
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["namespaced", "cluster"])
+def test_template_crds_are_generated_with_their_scope_and_the_models_fields(cluster: bool) -> None:
+    committed = [d for d in yaml.safe_load_all(TEMPLATE_CRDS[cluster].read_text()) if d]
+    assert committed == [crdgen.build_template_crd(cluster=cluster)], (
+        f"{TEMPLATE_CRDS[cluster].name} is stale: run {crdgen.REGENERATE}"
+    )
+    (template_crd,) = committed
+    spec = template_crd["spec"]
+    assert (spec["group"], spec["scope"]) == (API_GROUP, "Cluster" if cluster else "Namespaced")
+    assert spec["names"]["kind"] == (CLUSTER_TEMPLATE_KIND if cluster else TEMPLATE_KIND)
+    (version,) = spec["versions"]
+    assert version["name"] == API_VERSION and "subresources" not in version  # no status
+    spec_schema = root(template_crd)["properties"]["spec"]
+    assert _walk(MetricCheckTemplateSpec, spec_schema, "spec") == []
+    for column in version["additionalPrinterColumns"]:
+        assert column["jsonPath"] == ".metadata.creationTimestamp" or _resolve(
+            root(template_crd), column["jsonPath"]
+        ), column
+
+
+def test_a_template_is_valid_or_refused_alike_by_schema_and_model() -> None:
+    spec_schema = root(crdgen.build_template_crd(cluster=False))["properties"]["spec"]
+    good = {"query": 'lat{pod=~"{pod_regex}"}', "relativeTo": "stable", "minBaseline": 0.01}
+    assert errors(spec_schema, good, "spec") == []
+    MetricCheckTemplateSpec.model_validate(good)
+    for bad in ({"relativeTo": "stable"}, {**good, "relativeTo": "canary"}, {**good, "x": 1}):
+        assert errors(spec_schema, bad, "spec") != [], bad
+        with pytest.raises(ValidationError):
+            MetricCheckTemplateSpec.model_validate(bad)
+    rules = [r["rule"] for r in spec_schema["x-kubernetes-validations"]]
+    assert rules == [r["rule"] for r in RELATIVE_RULES]
+
+
+def test_a_gate_check_takes_a_query_or_a_template_ref_as_cel_and_model_say(
+    crd: dict[str, Any],
+) -> None:
+    metrics = root(crd)["properties"]["spec"]["properties"]["probes"]["properties"]["metrics"]
+    check_schema = metrics["properties"]["checks"]["items"]
+    assert "query" not in check_schema["required"]
+    assert check_schema["properties"]["templateRef"]["required"] == ["kind", "name"]
+    rules = {r["rule"]: r["message"] for r in check_schema["x-kubernetes-validations"]}
+    assert rules["has(self.query) != has(self.templateRef)"] == (
+        "set exactly one of query, templateRef"
+    )
+    ref = {"kind": TEMPLATE_KIND, "name": "p95"}
+    base = {"name": "p95", "condition": {"atMost": 1}}
+    assert errors(check_schema, {**base, "templateRef": ref}, "check") == []
+    for both_or_neither in ({**base, "templateRef": ref, "query": "q"}, base):
+        with pytest.raises(ValidationError, match="set exactly one of query, templateRef"):
+            MetricCheck.model_validate(both_or_neither)

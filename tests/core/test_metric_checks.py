@@ -389,6 +389,47 @@ def test_relative_checks_are_skipped_in_the_watch_after_promotion_neither_hold_n
     assert Reason.REVERTED_AFTER_PROMOTION.value in sim.reasons()
 
 
+def test_a_100_percent_step_does_not_wait_for_relative_checks_it_skips() -> None:
+    """At 100% the stable has no serving pod left: a relative check is skipped
+    there (nothing to compare with), so the step must not hold for its pass (it
+    Blocked every such gate at progressDeadline); an absolute check beside it
+    still must pass during the step, and the kind's verdict is still no pass."""
+
+    def second_step(sim: Sim) -> tuple[str, datetime]:
+        """Step 1 passed by each check (p95 too, where declared); step 2's pods ready."""
+        new, began = at_first_step(sim)
+        at = began + seconds(20)
+        sim.tick(
+            at, [relative_result(True, at, new, 0.1, 0.1, 1.0), result(True, at, new, value=0.1)]
+        )
+        sim.tick(began + STEP)
+        sim.tick(began + STEP + seconds(5))  # step 2's pods ready
+        assert sim.status.step == 1 and sim.status.step_ready_since is not None
+        return new, sim.status.step_ready_since
+
+    alone = metric_gate(RELATIVE)
+    new, began = second_step(alone)
+    at = began + seconds(10)
+    alone.tick(at, [skipped_result(at, new)])
+    assert metrics_of(alone).ok is None  # a skip is never a pass ...
+    for i in range(1, 6):
+        alone.tick(began + STEP + seconds(5 * i))
+    assert alone.phase() is Phase.PROMOTED, alone.status.message  # ... nor held for
+
+    beside = metric_gate(check("p95"), RELATIVE)
+    new, began = second_step(beside)
+    at = began + seconds(10)
+    beside.tick(at, [skipped_result(at, new)])
+    beside.tick(began + STEP)
+    assert beside.phase() is Phase.PROGRESSING and beside.status.step == 1
+    assert "metrics probe (no pass during this step yet)" in beside.status.message
+    at = began + STEP + seconds(5)
+    beside.tick(at, [result(True, at, new, value=0.1), skipped_result(at, new)])
+    for i in range(1, 6):
+        beside.tick(at + seconds(5 * i))
+    assert beside.phase() is Phase.PROMOTED, beside.status.message
+
+
 def test_skipped_checks_alone_are_never_a_pass() -> None:
     fold = descriptor(M).fold
     assert fold is not None

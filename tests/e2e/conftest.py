@@ -36,6 +36,11 @@ CRD = ROOT / "deploy" / "crds" / "deploymentgates.rollout.deploymentgate.dev.yam
 CRD_NAME = "deploymentgates.rollout.deploymentgate.dev"
 # Sign-offs: the operator indexes them, as it does once the chart is installed.
 APPROVAL_CRD = ROOT / "deploy" / "crds" / "gateapprovals.rollout.deploymentgate.dev.yaml"
+# Reusable metric checks: indexed too.
+TEMPLATE_CRDS = tuple(
+    ROOT / "deploy" / "crds" / f"{plural}.rollout.deploymentgate.dev.yaml"
+    for plural in ("metricchecktemplates", "clustermetricchecktemplates")
+)
 CHART = ROOT / "deploy" / "helm" / "deploymentgate"
 RELEASE = "operator-tests"
 
@@ -52,9 +57,9 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def gate_crd(cluster: Sandbox) -> str:
-    """The DeploymentGate and GateApproval CRDs, applied server-side beside the chart
-    tests' copy."""
-    for crd in (CRD, APPROVAL_CRD):
+    """The DeploymentGate, GateApproval and metric check template CRDs, applied
+    server-side beside the chart tests' copy."""
+    for crd in (CRD, APPROVAL_CRD, *TEMPLATE_CRDS):
         cluster.kubectl(
             "apply",
             "--server-side",

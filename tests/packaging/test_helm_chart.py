@@ -320,11 +320,13 @@ NAMESPACED: Grants = {
     ("batch", "jobs", ""): {"list", "watch", "create", "delete"},
     ("", "events", ""): {"create"},
     ("rollout.deploymentgate.dev", "gateapprovals", ""): {"list", "watch"},
+    ("rollout.deploymentgate.dev", "metricchecktemplates", ""): {"list", "watch"},
 }
 CLUSTER: Grants = {
     ("apiextensions.k8s.io", "customresourcedefinitions", ""): {"list", "watch"},
     ("admissionregistration.k8s.io", "validatingadmissionpolicies", ""): {"get"},
     ("admissionregistration.k8s.io", "validatingadmissionpolicybindings", ""): {"get"},
+    ("rollout.deploymentgate.dev", "clustermetricchecktemplates", ""): {"list", "watch"},
 }
 # Only with --namespace: kopf follows the namespaces it serves.
 NAMESPACES: Grants = {("", "namespaces", ""): {"list", "watch"}}
@@ -502,6 +504,8 @@ def test_packaged_chart_carries_the_crds_and_alert_rules(
     assert crd_names == {
         "deploymentgates.rollout.deploymentgate.dev",
         "gateapprovals.rollout.deploymentgate.dev",
+        "metricchecktemplates.rollout.deploymentgate.dev",
+        "clustermetricchecktemplates.rollout.deploymentgate.dev",
         "clusterkopfpeerings.kopf.dev",
         "kopfpeerings.kopf.dev",
     }
@@ -510,8 +514,8 @@ def test_packaged_chart_carries_the_crds_and_alert_rules(
 def test_install_renders_crds_before_anything_that_needs_them(helm: Path, chart_dir: Path) -> None:
     rendered = helm_template(helm, chart_dir, extra=["--include-crds"])
     kinds = [o["kind"] for o in rendered.objects]
-    assert kinds[:4] == ["CustomResourceDefinition"] * 4
-    assert "CustomResourceDefinition" not in kinds[4:]
+    assert kinds[:6] == ["CustomResourceDefinition"] * 6
+    assert "CustomResourceDefinition" not in kinds[6:]
 
 
 def test_chart_app_version_is_the_operator_version(chart_dir: Path, render: RenderFn) -> None:

@@ -1,5 +1,6 @@
 """Fixtures of the shipping tests: the chart's identity in the sandbox, operator
-processes run as that identity, a recording API proxy and a real Prometheus.
+processes run as that identity and a recording API proxy (a real Prometheus is
+the top conftest's fixture).
 
 Every process started here is stopped in the fixture's teardown, and the
 operators' logs are printed when a test fails.
@@ -7,8 +8,6 @@ operators' logs are printed when a test fails.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ import pytest
 from api_recorder import ApiRecorder
 from chart_install import ChartInstall, InstallFn, install_chart_identity
 from operator_group import Operators
-from prometheus_server import Prometheus
 
 from deploymentgate_devkit.sandbox import Sandbox
 
@@ -35,20 +33,6 @@ def _failed(request: pytest.FixtureRequest) -> bool:
         getattr(getattr(request.node, f"report_{when}", None), "failed", False)
         for when in ("setup", "call")
     )
-
-
-def require_tool(name: str, *candidates: str) -> Path:
-    """A tool CI installs: a local skip when absent, a failure under CI=true."""
-    for candidate in candidates:
-        if os.access(candidate, os.X_OK):
-            return Path(candidate)
-    found = shutil.which(name)
-    if found:
-        return Path(found)
-    message = f"{name} not found (Debian package `prometheus`; .ci/run installs it)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 # -------------------------------------------------------------- chart identity
@@ -92,27 +76,3 @@ def operators(
             group.stop_all()
             if _failed(request):
                 print(group.logs())
-
-
-# -------------------------------------------------------------- Prometheus
-
-
-@pytest.fixture(scope="session")
-def prometheus_binary() -> Path:
-    return require_tool("prometheus", "/usr/bin/prometheus")
-
-
-@pytest.fixture
-def prometheus(
-    prometheus_binary: Path, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Prometheus]:
-    """An unstarted Prometheus; stopped (and its port checked free) after the test."""
-    directory = tmp_path / "prometheus"
-    directory.mkdir()
-    server = Prometheus(prometheus_binary, directory)
-    try:
-        yield server
-    finally:
-        if _failed(request):
-            print(f"----- prometheus log -----\n{server.log()}")
-        server.stop()

@@ -16,11 +16,31 @@ import yaml
 from chart_install import InstallFn, helm_template
 from chat_app import apply, chat_objects, gate_object, set_image, wait_phase
 from operator_group import Operators
-from prometheus_server import Prometheus, scrape_config
 
 from deploymentgate_devkit.sandbox import Sandbox
+from deploymentgate_devkit.testing.prometheus import Prometheus
 
 ALERT_TIMEOUT = 30.0
+
+# What the chart's ServiceMonitor produces (serviceMonitor.jobName) and the
+# README tells plain-Prometheus users to use: the alert rules select
+# job=~".*deploymentgate.*", and honor_labels keeps the gate's `namespace`.
+JOB = "deploymentgate"
+
+
+def scrape_config(targets: list[str], rule_file: Path, interval: str = "1s") -> dict[str, Any]:
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(rule_file)],
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "honor_labels": True,
+                "scrape_timeout": interval,
+                "static_configs": [{"targets": targets}],
+            }
+        ],
+    }
 
 
 def chart_rules(cluster: Sandbox, tmp_path: Path) -> Path:
@@ -87,6 +107,7 @@ def test_prometheus_fires_the_charts_alerts_for_a_blocked_and_a_rolled_back_gate
     assert set(health) == {
         "DeploymentGateRolloutBlocked",
         "DeploymentGateRolledBack",
+        "DeploymentGateRevertedAfterPromotion",
         "DeploymentGateCanaryProbesFailing",
         "DeploymentGateStableFailingChecklist",
         "DeploymentGateOperatorDown",

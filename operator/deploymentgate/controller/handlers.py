@@ -3,7 +3,7 @@ module registers them all into `registry`, which the runner hands to kopf.
 
 - `settings`: kopf's settings, at start-up;
 - `login`: the credentials, over a bounded connection pool;
-- `indexes`: the ten indexes of what gates look at, and `world_of`;
+- `indexes`: the twelve indexes of what gates look at, and `world_of`;
 - `scheduling`: one loop per gate (a daemon) and when it runs next;
 - `deletion`: the hand-back of traffic before a gate goes away.
 

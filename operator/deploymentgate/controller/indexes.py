@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from deploymentgate.controller.autoscalers import AutoscalerInfo, summarize_autoscaler
+from deploymentgate.controller.check_templates import Entry, summarize_template
 from deploymentgate.controller.jobs import JobInfo, is_smoke_job, summarize_job
 from deploymentgate.controller.pods import PodInfo, gate_of, summarize_pod
 from deploymentgate.controller.registry import GATES, registry
@@ -27,7 +28,16 @@ from deploymentgate.controller.world import World
 from deploymentgate.core.inputs import ObservedSignOff
 from deploymentgate.core.requires import index_entry
 from deploymentgate.k8s.builders import GATE_LABEL, controller_uid
-from deploymentgate.models import API_GROUP, API_VERSION, APPROVAL_PLURAL, KIND
+from deploymentgate.models import (
+    API_GROUP,
+    API_VERSION,
+    APPROVAL_PLURAL,
+    CLUSTER_TEMPLATE_KIND,
+    CLUSTER_TEMPLATE_PLURAL,
+    KIND,
+    TEMPLATE_KIND,
+    TEMPLATE_PLURAL,
+)
 
 # Each index is keyed for the lookups a pass makes (World): nothing is copied
 # or scanned per pass. async: kopf runs sync handlers in worker threads, and
@@ -159,6 +169,23 @@ async def approvals_idx(
     return {(ns, found[0]): found[1]}
 
 
+@kopf.index(API_GROUP, API_VERSION, TEMPLATE_PLURAL, registry=registry)
+async def templates_idx(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], Entry]:
+    """MetricCheckTemplates by (namespace, name). No gate is woken: each prober
+    reads its checks' templates here at every evaluation."""
+    ns = namespace or ""
+    where = f"{name} in namespace {ns}"
+    return {(ns, name): summarize_template(TEMPLATE_KIND, where, spec)}
+
+
+@kopf.index(API_GROUP, API_VERSION, CLUSTER_TEMPLATE_PLURAL, registry=registry)
+async def cluster_templates_idx(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Entry]:
+    """ClusterMetricCheckTemplates by name (see templates_idx)."""
+    return {name: summarize_template(CLUSTER_TEMPLATE_KIND, name, spec)}
+
+
 @kopf.index(*GATES, registry=registry)
 async def claims_idx(
     namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
@@ -189,4 +216,6 @@ def world_of(kwargs: Mapping[str, Any]) -> World:
         jobs=kwargs["jobs_idx"],
         autoscalers=kwargs["autoscalers_idx"],
         scaling=kwargs["scaling_idx"],
+        templates=kwargs["templates_idx"],
+        cluster_templates=kwargs["cluster_templates_idx"],
     )

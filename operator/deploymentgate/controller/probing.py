@@ -30,7 +30,13 @@ from deploymentgate.models import GateSpec
 from deploymentgate.observations import ProbeKind, ProbeObservation
 from deploymentgate.probe_kinds import descriptor
 from deploymentgate.probes.budget import owner_scope
-from deploymentgate.probes.kind_runner import NO_STABLE, PodTarget, Rounds, Stable
+from deploymentgate.probes.kind_runner import (
+    NO_STABLE,
+    PodTarget,
+    Rounds,
+    Stable,
+    TemplateLookup,
+)
 from deploymentgate.probes.registry import runner
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,7 @@ class GateProber:
         self._spec: GateSpec | None = None
         self._targets: TargetsFn = list
         self._stable: StableFn = _no_stable
+        self._templates: TemplateLookup | None = None
         self._inbox: list[ProbeObservation] = []
         # Per-pod probes (startup), by (kind, pod name); rounds of the others, by kind.
         self._pod_tasks: dict[tuple[ProbeKind, str], asyncio.Task[None]] = {}
@@ -81,13 +88,20 @@ class GateProber:
         self._cancel_all()
         self.plan = None
 
-    def sync_targets(self, targets: TargetsFn, stable: StableFn | None = None) -> None:
+    def sync_targets(
+        self,
+        targets: TargetsFn,
+        stable: StableFn | None = None,
+        templates: TemplateLookup | None = None,
+    ) -> None:
         """Point the prober at the current pods; start a per-pod probe (startup) per new pod.
 
-        `stable`: the stable revision's pods, for kinds that name them (metric checks).
+        `stable`: the stable revision's pods, for kinds that name them (metric checks);
+        `templates`: where checks' templateRefs are looked up, at each evaluation.
         """
         self._targets = targets
         self._stable = stable or _no_stable
+        self._templates = templates
         if self.plan is None or self._spec is None:
             return
         kinds = self._per_pod_kinds()
@@ -202,6 +216,7 @@ class GateProber:
             namespace=self.namespace,
             gate=self.name,
             stable=stable,
+            templates=self._templates,
         )
         for obs, seconds in done.results:
             self._record(obs, seconds)

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import kopf
 
+from deploymentgate.controller.check_templates import template_lookup
 from deploymentgate.controller.executor import Executor
 from deploymentgate.controller.gate import Gate, parse_gate, spec_error
 from deploymentgate.controller.identity import GateIdentity
@@ -45,7 +46,7 @@ from deploymentgate.core import (
 )
 from deploymentgate.core.requires import required_gates
 from deploymentgate.k8s.api import Conflict, KubeApi, NotFound
-from deploymentgate.k8s.builders import GATE_LABEL, serving_name, verify_name
+from deploymentgate.k8s.builders import GATE_LABEL, SERVING_LABEL, serving_name, verify_name
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import GateSpec, GateStatus, Phase, dump
 from deploymentgate.notify import Notifier
@@ -293,11 +294,15 @@ class GateReconciler:
             return _serving_pods(me, world, revision)
 
         def stable_pods() -> tuple[str | None, list[PodInfo]]:
+            # Only pods that take users' traffic are a baseline: at a 100% step the
+            # stable's pods may run on parked, out of the Service, kept for a revert.
             if stable is None or stable == revision:
                 return None, []
-            return stable, _serving_pods(me, world, stable)
+            serving = [p for p in _serving_pods(me, world, stable) if SERVING_LABEL in p.labels]
+            return stable, serving
 
-        self.prober.sync_targets(pods, stable_pods)
+        templates = template_lookup(me.namespace, world.templates, world.cluster_templates)
+        self.prober.sync_targets(pods, stable_pods, templates)
 
     def _point_steady(self, gate: Gate, world: World, status: GateStatus) -> None:
         """Watch the stable revision's serving pods while nothing else is probed."""

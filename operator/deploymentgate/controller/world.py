@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from deploymentgate.controller.autoscalers import AutoscalerInfo
+from deploymentgate.controller.check_templates import ClusterIndex, NamespacedIndex
 from deploymentgate.controller.jobs import JobInfo
 from deploymentgate.controller.pods import PodInfo
 from deploymentgate.controller.workloads import DeploymentInfo, GateRef, ServiceInfo
@@ -39,6 +40,8 @@ class World:
     jobs          (ns, gate label value) -> JobInfo of smoke-test Jobs carrying our labels
     autoscalers   (ns, name) -> AutoscalerInfo of HPAs that scale a Deployment
     scaling       (ns, Deployment name) -> AutoscalerInfo of the HPAs scaling it
+    templates     (ns, name) -> a MetricCheckTemplate's spec, or why it is invalid
+    cluster_templates  name -> a ClusterMetricCheckTemplate's spec, or why it is invalid
     """
 
     deployments: IndexOf[DeploymentInfo] = field(default_factory=dict)
@@ -50,6 +53,8 @@ class World:
     jobs: IndexOf[JobInfo] = field(default_factory=dict)
     autoscalers: IndexOf[AutoscalerInfo] = field(default_factory=dict)
     scaling: IndexOf[AutoscalerInfo] = field(default_factory=dict)
+    templates: NamespacedIndex = field(default_factory=dict)
+    cluster_templates: ClusterIndex = field(default_factory=dict)
     # Objects read live this pass because the index had not seen them yet.
     live: Mapping[tuple[str, str, str], DeploymentInfo | ServiceInfo] = field(default_factory=dict)
 

@@ -246,9 +246,13 @@ def unconfirmed_since(run: Run, since: datetime) -> list[str]:
     out = []
     for kind in _gated(run, verification=False):
         result = get(run.status.probes, kind)
+        if result is not None and not descriptor(kind).judging(result):
+            continue  # nothing to judge now (metric checks: each acting one skipped)
         last = result.last_success if result else None
         if last is None or last < since:
-            out.append(f"{kind.value} probe (no pass during this step yet)")
+            # Without data, say why (a missing template, an empty query): it is what to fix.
+            why = f": {result.message}" if result and result.ok is None and result.message else ""
+            out.append(f"{kind.value} probe (no pass during this step yet){why}")
     return out
 
 

@@ -29,11 +29,16 @@ from deploymentgate.models import (
     API_VERSION,
     APPROVAL_KIND,
     APPROVAL_PLURAL,
+    CLUSTER_TEMPLATE_KIND,
+    CLUSTER_TEMPLATE_PLURAL,
     KIND,
     PLURAL,
+    TEMPLATE_KIND,
+    TEMPLATE_PLURAL,
     GateApprovalSpec,
     GateSpec,
     GateStatus,
+    MetricCheckTemplateSpec,
 )
 
 CRD_NAME = f"{PLURAL}.{API_GROUP}"
@@ -49,6 +54,8 @@ CRD_FILE = PurePosixPath("deploy") / "crds" / f"{CRD_NAME}.yaml"
 CHART = PurePosixPath("deploy") / "helm" / "deploymentgate"
 POLICIES = PurePosixPath("deploy") / "policy"
 APPROVAL_CRD_NAME = f"{APPROVAL_PLURAL}.{API_GROUP}"
+TEMPLATE_CRD_NAME = f"{TEMPLATE_PLURAL}.{API_GROUP}"
+CLUSTER_TEMPLATE_CRD_NAME = f"{CLUSTER_TEMPLATE_PLURAL}.{API_GROUP}"
 POLICY_FILE = "gateapprovals-policy.yaml"
 
 # The gate's name is a label value on every object it creates (63 at most).
@@ -89,6 +96,13 @@ APPROVAL_PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Role", "type": "string", "jsonPath": ".spec.role"},
     {"name": "Approver", "type": "string", "jsonPath": ".spec.approver"},
     {"name": "Revision", "type": "string", "jsonPath": ".spec.revision"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+TEMPLATE_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Relative", "type": "string", "jsonPath": ".spec.relativeTo"},
+    {"name": "Description", "type": "string", "jsonPath": ".spec.description"},
+    {"name": "Query", "type": "string", "jsonPath": ".spec.query", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -238,21 +252,29 @@ def build_crd() -> dict[str, Any]:
     }
 
 
-def build_approval_crd() -> dict[str, Any]:
-    """The GateApproval CRD: one sign-off, immutable (see manifests.approval_policy)."""
-    root: dict[str, Any] = {
+def _spec_only_root(description: str, spec: type[BaseModel]) -> dict[str, Any]:
+    """The schema of a kind that has a spec and no status."""
+    return {
         "type": "object",
-        "description": "A sign-off: one person, in one role, for one revision of one gate."
-        " Checked at admission by the ValidatingAdmissionPolicy"
-        f" {approval_policy.POLICY_NAME}; never edited.",
+        "description": description,
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": openapi_schema(GateApprovalSpec),
+            "spec": openapi_schema(spec),
         },
         "required": ["spec"],
     }
+
+
+def build_approval_crd() -> dict[str, Any]:
+    """The GateApproval CRD: one sign-off, immutable (see manifests.approval_policy)."""
+    root = _spec_only_root(
+        "A sign-off: one person, in one role, for one revision of one gate."
+        " Checked at admission by the ValidatingAdmissionPolicy"
+        f" {approval_policy.POLICY_NAME}; never edited.",
+        GateApprovalSpec,
+    )
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -284,6 +306,48 @@ def build_approval_crd() -> dict[str, Any]:
     }
 
 
+def build_template_crd(*, cluster: bool) -> dict[str, Any]:
+    """The MetricCheckTemplate CRD (namespaced) or the ClusterMetricCheckTemplate CRD:
+    a reusable check's query, named by gates' checks (templateRef)."""
+    kind = CLUSTER_TEMPLATE_KIND if cluster else TEMPLATE_KIND
+    plural = CLUSTER_TEMPLATE_PLURAL if cluster else TEMPLATE_PLURAL
+    where = "any namespace's gates" if cluster else "the gates of its namespace (and no other's)"
+    root = _spec_only_root(
+        f"A reusable metric check's query, written once, that {where} name in"
+        " spec.probes.metrics.checks[].templateRef, each check with its own bounds.",
+        MetricCheckTemplateSpec,
+    )
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.{API_GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "deploymentgate"},
+        },
+        "spec": {
+            "group": API_GROUP,
+            "scope": "Cluster" if cluster else "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": ["cmct"] if cluster else ["mct"],
+                "categories": CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "additionalPrinterColumns": TEMPLATE_PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
 class _NoAliasDumper(yaml.SafeDumper):
     """Repeated enums (phase) stay spelled out instead of YAML anchors."""
 
@@ -299,7 +363,9 @@ def _yaml(*objects: dict[str, Any]) -> str:
 
 
 def render() -> str:
-    return HEADER + _yaml(build_crd())
+    # The leading "---": `helm show crds` concatenates the chart's CRD files, and the one
+    # before this (clustermetricchecktemplates) would otherwise run into it.
+    return "---\n" + HEADER + _yaml(build_crd())
 
 
 POLICY_HEADER = (
@@ -366,6 +432,10 @@ def generated_files() -> dict[PurePosixPath, str]:
     """Every generated file (path relative to the repository root) and its text."""
     # The leading "---" keeps `helm show crds`, which concatenates the chart's CRD files, valid.
     approval_crd = "---\n" + HEADER + _yaml(build_approval_crd())
+    template_crds = {
+        name: "---\n" + HEADER + _yaml(build_template_crd(cluster=cluster))
+        for name, cluster in ((TEMPLATE_CRD_NAME, False), (CLUSTER_TEMPLATE_CRD_NAME, True))
+    }
     policy = POLICY_HEADER + _yaml(approval_policy.policy(), approval_policy.binding())
     commands = COMMANDS_HEADER + _yaml(command_policy.policy(), command_policy.binding())
     return {
@@ -375,6 +445,11 @@ def generated_files() -> dict[PurePosixPath, str]:
         CHART / "crds" / f"{CRD_NAME}.yaml": render(),
         PurePosixPath("deploy") / "crds" / f"{APPROVAL_CRD_NAME}.yaml": approval_crd,
         CHART / "crds" / f"{APPROVAL_CRD_NAME}.yaml": approval_crd,
+        **{
+            folder / f"{name}.yaml": text
+            for name, text in template_crds.items()
+            for folder in (PurePosixPath("deploy") / "crds", CHART / "crds")
+        },
         POLICIES / POLICY_FILE: policy,
         POLICIES / GUARD_FILE: GUARD_HEADER
         + _yaml(approval_policy.guard_policy(GUARD_ADMIN_GROUPS), approval_policy.guard_binding()),

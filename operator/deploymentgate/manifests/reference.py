@@ -24,10 +24,13 @@ from deploymentgate.models import (
     API_GROUP,
     API_VERSION,
     APPROVAL_KIND,
+    CLUSTER_TEMPLATE_KIND,
     KIND,
+    TEMPLATE_KIND,
     GateApprovalSpec,
     GateSpec,
     GateStatus,
+    MetricCheckTemplateSpec,
 )
 
 REGENERATE = crdgen.REGENERATE
@@ -240,7 +243,12 @@ def _toc(sections: list[Section]) -> str:
 def _kinds() -> str:
     """The two kinds with their names as the CRDs declare them."""
     rows = ["| Kind | API version | Plural (short names) |", "|---|---|---|"]
-    for crd in (crdgen.build_crd(), crdgen.build_approval_crd()):
+    for crd in (
+        crdgen.build_crd(),
+        crdgen.build_approval_crd(),
+        crdgen.build_template_crd(cluster=False),
+        crdgen.build_template_crd(cluster=True),
+    ):
         names = crd["spec"]["names"]
         short = ", ".join(f"`{n}`" for n in names["shortNames"])
         rows.append(
@@ -254,6 +262,7 @@ def render() -> str:
     """The whole reference page."""
     gate = _Walker(GateSpec, "").run("spec") + _Walker(GateStatus, "").run("status")
     approval = _Walker(GateApprovalSpec, f"{APPROVAL_KIND} ").run("spec")
+    template = _Walker(MetricCheckTemplateSpec, f"{TEMPLATE_KIND} ").run("spec")
     parts = [
         HEADER,
         "# Resource reference\n",
@@ -277,5 +286,15 @@ def render() -> str:
         "edited, only deleted.\n",
         _toc(approval),
         *(_render_section(s) for s in approval),
+        f"## {TEMPLATE_KIND}\n",
+        "A reusable metric check's query (see the user guide's\n"
+        "[metric checks](user-guide.md#metric-checks-promql-under-user-traffic)), named by a\n"
+        "gate's `spec.probes.metrics.checks[].templateRef`; the check keeps its own bounds.\n"
+        "It serves the gates of its own namespace only. It has no status.\n",
+        _toc(template),
+        *(_render_section(s) for s in template),
+        f"## {CLUSTER_TEMPLATE_KIND}\n",
+        f"The same spec as [{TEMPLATE_KIND}](#{anchor(TEMPLATE_KIND)}), cluster-scoped: it\n"
+        "serves the gates of every namespace.\n",
     ]
     return "\n".join(parts)

@@ -100,6 +100,9 @@ class ProbeDescriptor:
     per_pod       started on each new pod from its first address (startup), not in rounds
     first         other kinds' passes count only after it passed (startup)
     gated         verification waits for a pass, and it must keep passing while traffic moves
+    judging       given its status, whether it has anything to judge now; a step waits
+                  for a pass only of a gated kind that has (metric checks: not when
+                  every check that acts is skipped, e.g. relative ones at 100%)
     default_on    an absent section in the raw spec means on (errorRate: the CRD defaults it)
     at_zero       whether it runs at 0% traffic, given its section
     final_fires   whether a final failure rolls back, given the spec
@@ -119,6 +122,7 @@ class ProbeDescriptor:
     per_pod: bool = False
     first: bool = False
     gated: bool = False
+    judging: Callable[[ProbeStatus], bool] = lambda result: True
     default_on: bool = False
     at_zero: Callable[[Any], bool] = lambda section: True
     final_fires: Callable[[GateSpec], bool] = _always

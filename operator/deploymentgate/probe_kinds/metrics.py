@@ -11,9 +11,11 @@ no data. Here (pure) is what they mean:
 - a `dryRun` check is evaluated and shown, but the kind's verdict, the hold
   and the rollback leave it out;
 - a relative check (`relativeTo: stable`) judges canary / stable; where no
-  other revision serves beside the one under test (the watch after promotion)
-  the runner reports it skipped: it neither holds nor fails, and is left out of
-  the verdict like a dry run (the kind never passes on skipped checks alone).
+  other revision serves beside the one under test (a 100% step, whose stable
+  has no serving pod left; the watch after promotion) the runner reports it
+  skipped: it neither holds nor fails, and is left out of the verdict like a
+  dry run (the kind never passes on skipped checks alone, and a step does not
+  wait for its pass while every acting check is skipped).
 
 Not run at 0% traffic: the revision has no users then, so its series are empty.
 """
@@ -160,6 +162,17 @@ def _failed_too_often(
     return None
 
 
+def _judging(result: ProbeStatus) -> bool:
+    """Whether some acting check was judged, or waits for data: not when every one
+    is skipped (relative checks where no other revision takes traffic: a 100% step,
+    the watch after promotion), so the step does not wait for a pass none can give.
+    The verdict stays no pass (ok None): a skip is never a pass."""
+    if not isinstance(result, MetricsStatus):
+        return True
+    acting = [c for c in result.checks if not c.dry_run]
+    return not acting or not all(c.skipped for c in acting)
+
+
 def _fold(section: Any, previous: ProbeStatus | None, fresh: list[ProbeObservation]) -> ProbeStatus:
     return fold_checks(section if isinstance(section, MetricChecks) else None, previous, fresh)
 
@@ -173,6 +186,7 @@ METRICS = ProbeDescriptor(
     trigger=Trigger.METRIC_CHECK_FAILED,
     aliases=("metric", "metric-checks", "metricchecks"),
     gated=True,
+    judging=_judging,
     at_zero=lambda section: False,
     rules=(Rule(Stage.OVER, _failed_too_often),),
     fold=_fold,

@@ -31,6 +31,7 @@ from deploymentgate.probes.kind_runner import (
     Round,
     Rounds,
     Stable,
+    TemplateLookup,
 )
 from deploymentgate.probes.observe import now_utc, observation
 from deploymentgate.probes.prometheus import instant_query, parse_samples
@@ -298,6 +299,7 @@ class ErrorRateRounds(Rounds):
         namespace: str,
         gate: str,
         stable: Stable = NO_STABLE,
+        templates: TemplateLookup | None = None,
     ) -> Round:
         cfg, began = self.cfg, time.monotonic()
         if cfg.source is ErrorRateSource.PROMETHEUS:

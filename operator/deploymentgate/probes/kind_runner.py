@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from deploymentgate.models import GateSpec, Model
+from deploymentgate.models import GateSpec, MetricCheckTemplateSpec, Model, TemplateRef
 from deploymentgate.observations import ProbeKind, ProbeObservation
 
 
@@ -44,6 +44,9 @@ class Stable:
 
 
 NO_STABLE = Stable()
+# What a check's templateRef names, read afresh at each evaluation: the template, or
+# why there is none (not found, invalid). The operator's is a lookup into its index.
+TemplateLookup = Callable[[TemplateRef], MetricCheckTemplateSpec | str]
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,10 @@ class Rounds:
         namespace: str,
         gate: str,
         stable: Stable = NO_STABLE,
+        templates: TemplateLookup | None = None,
     ) -> Round:
-        """One round over `pods` (the revision under test's); `stable` for kinds that compare."""
+        """One round over `pods` (the revision under test's); `stable` for kinds that
+        compare, `templates` for kinds whose checks may name one (metric checks)."""
         if not pods:
             return Round((), None)
         results = await asyncio.gather(*(self._timed(pod, revision) for pod in pods))

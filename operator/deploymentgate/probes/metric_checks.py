@@ -5,6 +5,10 @@ One observation per check and evaluation, its target the check's name. Any
 answer without a number (empty vector, NaN, an error, Prometheus unreachable)
 is ok=None, "no data": what that means (hold or fail) is the core's rule
 (probe_kinds.metrics), and it is never a pass.
+
+A check that names a template (templateRef) is resolved at each evaluation
+through the lookup the operator passes (its index of templates): a template
+that is missing or invalid is no data too, saying why.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from deploymentgate.probes.kind_runner import (
     Round,
     Rounds,
     Stable,
+    TemplateLookup,
 )
 from deploymentgate.probes.observe import observation
 from deploymentgate.probes.prometheus import instant_query
@@ -52,31 +57,56 @@ def placeholders(
     }
 
 
+def resolve(
+    section: MetricChecks, check: MetricCheck, templates: TemplateLookup | None
+) -> tuple[MetricCheck, str] | str:
+    """(the check as it runs, the Prometheus URL to ask), or why it cannot run."""
+    ref = check.template_ref
+    if ref is None:
+        return check, section.prometheus_url
+    if templates is None:
+        return f"{ref} is read by the operator only (from the cluster), not here"
+    found = templates(ref)
+    if isinstance(found, str):
+        return found
+    return check.from_template(found), found.prometheus_url or section.prometheus_url
+
+
 async def evaluate(
     section: MetricChecks,
     check: MetricCheck,
     values: Mapping[str, str | None],
     revision: str | None,
+    templates: TemplateLookup | None = None,
 ) -> ProbeObservation:
-    """One evaluation of one check."""
+    """One evaluation of one check; a templated one with its template as it is now."""
 
-    def seen(ok: bool | None, message: str, **details: object) -> ProbeObservation:
+    details: dict[str, object] = {"check": check.name, "dryRun": check.dry_run}
+
+    def seen(ok: bool | None, message: str, **more: object) -> ProbeObservation:
         return observation(
             ProbeKind.METRICS,
             ok,
             message,
             target=check.name,
             revision=revision,
-            details={"check": check.name, "dryRun": check.dry_run, **details},
+            details={**details, **more},
         )
 
+    if check.template_ref is not None:
+        details["template"] = str(check.template_ref)
+    resolved = resolve(section, check, templates)
+    if isinstance(resolved, str):
+        return seen(None, f"no data: {resolved}")
+    check, url = resolved
+    assert check.query is not None  # resolved
     if check.relative_to is not None:
-        return await _relative(section, check, values, seen)
+        return await _relative(url, check, check.query, values, seen)
     try:
         query = render_query(check.query, values)
     except QueryTemplateError as exc:
         return seen(None, f"no data: {exc}")
-    numbers, why = await instant_query(section.prometheus_url, query)
+    numbers, why = await instant_query(url, query)
     if numbers is None:
         return seen(None, f"no data: {why}", query=query)
     condition = check.condition
@@ -90,9 +120,10 @@ async def evaluate(
 
 def stable_side(values: Mapping[str, str | None]) -> dict[str, str | None] | None:
     """A relative check's placeholders for its baseline: the canary's swapped for
-    the stable's. None when no other revision serves beside it (the watch after
-    promotion, where the stable is the revision under test)."""
-    if values.get("stable_revision") is None:
+    the stable's. None when no other revision serves beside it: the stable has no
+    serving pod (a 100% step) or is the revision under test (the watch after
+    promotion)."""
+    if values.get("stable_revision") is None or values.get("stable_pod_regex") is None:
         return None
     return {
         **values,
@@ -102,7 +133,7 @@ def stable_side(values: Mapping[str, str | None]) -> dict[str, str | None] | Non
 
 
 async def one_number(
-    section: MetricChecks, template: str, values: Mapping[str, str | None], side: str
+    url: str, template: str, values: Mapping[str, str | None], side: str
 ) -> tuple[float | None, str, str]:
     """(the value, "", query) or (None, why there is none, query) for one side of a
     relative check: a ratio needs exactly one number a side."""
@@ -110,7 +141,7 @@ async def one_number(
         query = render_query(template, values)
     except QueryTemplateError as exc:
         return None, f"{side}: {exc}", ""
-    numbers, why = await instant_query(section.prometheus_url, query)
+    numbers, why = await instant_query(url, query)
     if numbers is None:
         return None, f"{side}: {why}", query
     if len(numbers) > 1:
@@ -124,8 +155,9 @@ async def one_number(
 
 
 async def _relative(
-    section: MetricChecks,
+    url: str,
     check: MetricCheck,
+    template: str,
     values: Mapping[str, str | None],
     seen: Callable[..., ProbeObservation],
 ) -> ProbeObservation:
@@ -135,13 +167,13 @@ async def _relative(
     if baseline is None:
         return seen(
             None,
-            "skipped: no other revision takes traffic beside this one (the watch after"
-            " promotion), nothing to compare with",
+            "skipped: no other revision takes traffic beside this one (a 100% step, or"
+            " the watch after promotion), nothing to compare with",
             skipped=True,
         )
     (canary, why, query), (stable, stable_why, stable_query) = await asyncio.gather(
-        one_number(section, check.query, values, "canary"),
-        one_number(section, check.query, baseline, "stable"),
+        one_number(url, template, values, "canary"),
+        one_number(url, template, baseline, "stable"),
     )
     queries = {"query": query, "stableQuery": stable_query}
     if canary is None or stable is None:
@@ -222,6 +254,7 @@ class MetricRounds(Rounds):
         namespace: str,
         gate: str,
         stable: Stable = NO_STABLE,
+        templates: TemplateLookup | None = None,
     ) -> Round:
         names = [p.name for p in pods if p.name]
         if not names:
@@ -236,7 +269,7 @@ class MetricRounds(Rounds):
 
         async def timed(check: MetricCheck) -> tuple[ProbeObservation, float]:
             began = time.monotonic()
-            obs = await evaluate(self.cfg, check, values, revision)
+            obs = await evaluate(self.cfg, check, values, revision, templates)
             return obs, time.monotonic() - began
 
         results = await asyncio.gather(*(timed(c) for c in due))

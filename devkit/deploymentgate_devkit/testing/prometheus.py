@@ -1,8 +1,10 @@
-"""A real Prometheus on loopback: scrapes the operator, evaluates the chart's rules."""
+"""A real Prometheus on loopback, a child process of a test (scrape config and rules
+are the test's: the operator's /metrics, or the sandbox's pods)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -14,25 +16,16 @@ import yaml
 from deploymentgate_devkit.sandbox import processes
 from deploymentgate_devkit.sandbox.ports import LOOPBACK, free_port, wait_ports_free
 
-# What the chart's ServiceMonitor produces (serviceMonitor.jobName) and the
-# README tells plain-Prometheus users to use: the alert rules select
-# job=~".*deploymentgate.*", and honor_labels keeps the gate's `namespace`.
-JOB = "deploymentgate"
+# Where Debian's package `prometheus` (which CI installs) puts it.
+DEFAULT_BINARY = Path("/usr/bin/prometheus")
 
 
-def scrape_config(targets: list[str], rule_file: Path, interval: str = "1s") -> dict[str, Any]:
-    return {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "rule_files": [str(rule_file)],
-        "scrape_configs": [
-            {
-                "job_name": JOB,
-                "honor_labels": True,
-                "scrape_timeout": interval,
-                "static_configs": [{"targets": targets}],
-            }
-        ],
-    }
+def find_binary() -> Path | None:
+    """The `prometheus` binary: the Debian package's, else the first on PATH."""
+    if os.access(DEFAULT_BINARY, os.X_OK):
+        return DEFAULT_BINARY
+    found = shutil.which("prometheus")
+    return Path(found) if found else None
 
 
 class Prometheus:
