@@ -203,3 +203,25 @@ def test_deleting_the_gate_during_the_watch_removes_the_kept_revision_first() ->
         if sim.tick(t).deletion_complete:
             break
     assert sim.target.revision == new and not sim.serving
+
+
+def test_frozen_in_the_watch_then_a_new_revision_ends_it() -> None:
+    spec = gate_spec(
+        traffic={"steps": [50, 100]},
+        rollback={"watchAfterPromotion": "10m", "action": "freeze"},
+    )
+    sim, new, t = promoted(spec)
+    fail = t + minutes(1)
+    sim.tick(fail, health(False, fail, new))
+    sim.tick(fail + minutes(5), health(False, fail + minutes(5), new))
+    assert sim.status.phase is Phase.BLOCKED and sim.status.frozen
+    assert STABLE in sim.parked  # held as the trigger found it: v1 still kept
+
+    newer = sim.deploy("chat:3")
+    sim.settle(fail + minutes(6))
+
+    st = sim.status
+    assert st.phase is Phase.VERIFYING and st.revision == newer
+    assert st.previous_revision is None and st.watch_until is None
+    assert "WatchEnded" in sim.reasons()
+    assert STABLE not in sim.serving

@@ -272,7 +272,9 @@ async def test_a_hanging_webhook_delays_no_caller_and_is_retried_with_backoff_th
         await sender.aclose()
 
     assert caller_took < 0.05, caller_took
-    assert max(late) < 0.05, late
+    # A post that blocked the loop would hold it for its whole 0.4 s timeout; a
+    # shared 2-core machine alone stalls it up to ~0.1 s now and then.
+    assert max(late) < 0.2, late
     # 8 messages, 4 workers, 3 tries each; each try ended by the 0.4s timeout
     assert len(hook.times) == 8 * 3
     assert took < 2 * policy.worst_case() + 1  # 8/4 = 2 rounds of one message per worker
@@ -296,8 +298,10 @@ async def test_a_single_hanging_message_waits_timeout_plus_backoff_between_tries
     gaps = [b - a for a, b in zip(hook.times, hook.times[1:], strict=False)]
     assert len(hook.times) == 3
     # try 1 times out (0.4s), wait 0.3s; try 2 times out, wait 0.6s; try 3 times out
-    assert gaps[0] == pytest.approx(0.4 + 0.3, abs=0.15)
-    assert gaps[1] == pytest.approx(0.4 + 0.6, abs=0.15)
+    # (each gap within a machine stall of it, and the backoff doubled in between)
+    assert gaps[0] == pytest.approx(0.4 + 0.3, abs=0.3)
+    assert gaps[1] == pytest.approx(0.4 + 0.6, abs=0.3)
+    assert gaps[1] - gaps[0] == pytest.approx(0.3, abs=0.25)
     assert took == pytest.approx(policy.worst_case(), abs=0.3)
 
 

@@ -415,6 +415,9 @@ def rejected(run: Run) -> None:
 
 def start_rollout(run: Run, revision: str, *, retried: bool = False) -> None:
     """Verify `revision` from the start (`retried`: a rejected one, on request)."""
+    if run.status.previous_revision is not None:
+        # E.g. frozen in its watch after promotion: a new revision ends that watch.
+        end_watch(run, f"revision {revision} arrived")
     st, t = run.status, run.obs.target
     name = run.gate_spec.target_ref.name
     run.set(
