@@ -111,7 +111,8 @@ def test_good_version_is_verified_stepped_through_the_service_and_promoted(
     world.apply(gate(SPEC))
 
     idle = world.wait_phase("Idle", 60)
-    assert world.replicas("chat") == 0
+    # The team's Deployment goes to 0 in the pass that writes Idle, right after it.
+    wait_until(lambda: world.replicas("chat") == 0, 10, what="the team's Deployment at 0")
     # v1 now runs in the gate's own `chat-<revision>`, the only pods the Service selects.
     assert world.serving_versions() == {"v1": REPLICAS}
     assert world.serving_of(idle["stableRevision"]) is not None

@@ -37,6 +37,7 @@ REPLICAS = 3
 HEALTHY_SECONDS = 45  # each v2 pod breaks this long after its startup completed
 FAILING_FOR = 5.0  # the fast spec's rollback.healthFailingFor
 REVERTS = "deploymentgate_reverts_after_promotion_total"
+ROLE = "deploymentgate.dev/role"
 
 
 def default_watch_spec() -> dict[str, object]:
@@ -49,11 +50,11 @@ def default_watch_spec() -> dict[str, object]:
 
 
 def v1_pods(world: GateWorld) -> dict[str, dict[str, str]]:
-    """v1's live pods by UID: their name and labels."""
+    """v1's live serving pods (the gate's, not the team's own) by UID: their labels."""
     return {
         p["metadata"]["uid"]: p["metadata"].get("labels") or {}
         for p in world.pods()
-        if pod_version(p) == "v1"
+        if pod_version(p) == "v1" and (p["metadata"].get("labels") or {}).get(ROLE) == "serving"
     }
 
 
