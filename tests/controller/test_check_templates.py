@@ -108,28 +108,36 @@ def test_the_lookup_reads_the_live_index_at_each_call() -> None:
     assert lookup(p95) == "MetricCheckTemplate p95 not found in namespace shop"
 
 
-def test_the_reconciler_points_its_prober_at_the_indexes_of_templates(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Each pass hands the prober a lookup into the world's (live) template indexes,
-    keyed by the handlers' index names, for the gate's own namespace."""
-    names = [h.id for h in handlers.registry._indexing.get_all_handlers()]
-    kwargs: dict[str, Any] = {name: {} for name in names}
-    kwargs["templates_idx"][("shop", "p95")] = [parsed("q")]
-    kwargs["cluster_templates_idx"]["errors"] = [parsed("c")]
-    world = world_of(kwargs)
+def indexes() -> dict[str, Any]:
+    """Every kopf index the handlers declare, empty, keyed by its name."""
+    return {h.id: {} for h in handlers.registry._indexing.get_all_handlers()}
 
+
+def pointed(monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What a metrics-probing reconciler (v2 under test, v1 stable) hands its prober."""
     reconciler = GateReconciler("shop", "chat", cast(KubeApi, object()), GateMetrics())
     handed: dict[str, Any] = {}
     monkeypatch.setattr(
         reconciler.prober,
         "sync_targets",
-        lambda pods, stable, templates: handed.update(templates=templates),
+        lambda pods, stable, templates: handed.update(stable=stable, templates=templates),
     )
     reconciler.prober.plan = ProbeRun("v2", ProbeWorkload.CANARY, frozenset({ProbeKind.METRICS}))
-    reconciler._point_prober(GateIdentity("shop", "chat", "uid", "chat", "chat"), world, "v1")
+    gate = GateIdentity("shop", "chat", "uid", "chat", "chat")
+    reconciler._point_prober(gate, world_of(kwargs), "v1")
+    return handed
 
-    lookup = handed["templates"]
+
+def test_the_reconciler_points_its_prober_at_the_indexes_of_templates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pass hands the prober a lookup into the world's (live) template indexes,
+    keyed by the handlers' index names, for the gate's own namespace."""
+    kwargs = indexes()
+    kwargs["templates_idx"][("shop", "p95")] = [parsed("q")]
+    kwargs["cluster_templates_idx"]["errors"] = [parsed("c")]
+
+    lookup = pointed(monkeypatch, kwargs)["templates"]
     assert lookup(ref("MetricCheckTemplate", "p95")) == parsed("q")
     assert lookup(ref("ClusterMetricCheckTemplate", "errors")) == parsed("c")
     kwargs["templates_idx"][("shop", "p95")] = [parsed("edited")]  # live, not a copy
@@ -144,8 +152,7 @@ def test_a_relative_baseline_is_the_stables_pods_taking_traffic_not_parked_ones(
 ) -> None:
     """At a 100% step with the watch after promotion on, the stable's pods run on
     parked (no serving label): they take no traffic, so they are no baseline."""
-    names = [h.id for h in handlers.registry._indexing.get_all_handlers()]
-    kwargs: dict[str, Any] = {name: {} for name in names}
+    kwargs = indexes()
 
     def pod(name: str, *, serving: bool) -> PodInfo:
         labels = {GATE_LABEL: "chat", ROLE_LABEL: ROLE_SERVING, REVISION_LABEL: "v1"}
@@ -154,16 +161,7 @@ def test_a_relative_baseline_is_the_stables_pods_taking_traffic_not_parked_ones(
         return PodInfo(name, "shop", labels, "10.0.0.1", 8000, True, None, "chat-v1-abc", False)
 
     kwargs["pods_idx"][("shop", "chat")] = [pod("a", serving=True), pod("b", serving=False)]
-    world = world_of(kwargs)
-    reconciler = GateReconciler("shop", "chat", cast(KubeApi, object()), GateMetrics())
-    handed: dict[str, Any] = {}
-    monkeypatch.setattr(
-        reconciler.prober,
-        "sync_targets",
-        lambda pods, stable, templates: handed.update(stable=stable),
-    )
-    reconciler.prober.plan = ProbeRun("v2", ProbeWorkload.CANARY, frozenset({ProbeKind.METRICS}))
-    reconciler._point_prober(GateIdentity("shop", "chat", "uid", "chat", "chat"), world, "v1")
+    handed = pointed(monkeypatch, kwargs)
 
     revision, pods = handed["stable"]()
     assert revision == "v1" and [p.name for p in pods] == ["a"]
