@@ -108,9 +108,13 @@ def test_operator_under_the_charts_rbac_promotes_rolls_back_and_uses_every_rule(
     # With a smoke test (its Jobs and their pods' logs are part of what is granted),
     # the team's HPA (the gate's copy of it is created, moved and deleted) and the
     # watch after promotion (v1's pods parked: their serving label patched off).
+    # Steps 25 -> 100 of 2 replicas: the canary starts at 1 pod and is scaled to 2
+    # (a 50% step of 2 would create it at full size: patching Deployments would
+    # then hang on whether an eviction scaled or removed, a race).
     apply(
-        cluster, namespace, chat_objects(smoke=True, autoscaler=True, watch=True)
-    )  # pods start while the operator does
+        cluster, namespace,
+        chat_objects(steps=(25, 100), smoke=True, autoscaler=True, watch=True),
+    )  # fmt: skip  # pods start while the operator does
     operator = operators.start("main", kubeconfig, install.operator_args, serves=[namespace])
     reasons = promote_then_roll_back(cluster, namespace, bad_image)
     delete_gate(cluster, namespace, "chat", timeout=60)
