@@ -48,19 +48,14 @@ def test_default_roles_get_gates_but_no_status(render: RenderFn) -> None:
     assert set(roles) == {"admin", "edit", "view"}
     edit, view = granted(roles["edit"]), granted(roles["view"])
     assert roles["admin"] is roles["edit"]
-    assert edit == {
-        f"{GROUP}/deploymentgates": {
-            "get",
-            "list",
-            "watch",
-            "create",
-            "update",
-            "patch",
-            "delete",
-            "deletecollection",
-        }
+    writes = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+    reads = {"get", "list", "watch"}
+    assert edit == {f"{GROUP}/deploymentgates": writes, f"{GROUP}/metricchecktemplates": writes}
+    assert view == {
+        f"{GROUP}/deploymentgates": reads,
+        f"{GROUP}/metricchecktemplates": reads,
+        f"{GROUP}/clustermetricchecktemplates": reads,
     }
-    assert view == {f"{GROUP}/deploymentgates": {"get", "list", "watch"}}
     for role in roles.values():
         for resource in granted(role):
             assert "/status" not in resource.removeprefix(f"{GROUP}/") and "*" not in resource
@@ -120,6 +115,10 @@ def test_an_editor_writes_the_spec_and_is_refused_the_status(
         assert _can_i(cluster, namespace, "auditor", "get", "deploymentgates")
         assert not _can_i(cluster, namespace, "auditor", "patch", "deploymentgates")
         assert not _can_i(cluster, namespace, "auditor", "patch", "deploymentgates/status")
+        # A team's reusable checks: editors write them, viewers read them.
+        assert _can_i(cluster, namespace, "dev", "create", "metricchecktemplates")
+        assert _can_i(cluster, namespace, "auditor", "list", "metricchecktemplates")
+        assert not _can_i(cluster, namespace, "auditor", "create", "metricchecktemplates")
 
         # For real, as the user: the gate is theirs to write, its status is not.
         dev = cluster.kubeconfig_for_user("dev")
