@@ -219,3 +219,49 @@ async def test_check_runs_the_metric_checks_and_no_data_is_never_a_pass(tmp_path
     ]
     assert held.code == 1
     assert "⚠️ Metric checks" in held.out and "p95: no data: query returned no samples" in held.out
+
+
+TEMPLATES = """\
+---
+apiVersion: rollout.deploymentgate.dev/v1alpha1
+kind: ClusterMetricCheckTemplate
+metadata: {name: chat-p95}
+spec:
+  query: 'p95{namespace="{namespace}"}'
+"""
+
+
+async def test_check_finds_the_templates_its_checks_name_in_the_files_given(
+    tmp_path: Path,
+) -> None:
+    """A check naming a ClusterMetricCheckTemplate is run with the template's query
+    when the template is given with a second -f (or in the gate's file); without
+    it, the check has no data and says where templates are read from."""
+    stand_in = StandIn({'p95{namespace="prod"}': 0.02})
+    async with tcp_server(stand_in) as prom:
+        checks = (
+            "[{name: p95, templateRef: {kind: ClusterMetricCheckTemplate, name: chat-p95},"
+            " condition: {atMost: 0.05}}]"
+        )
+        ws = "    websocket: {port: 1, timeout: 3s}\n"
+        metrics = f"    metrics: {{prometheusUrl: '{prom.url}', checks: {checks}}}\n"
+        gate, templates = tmp_path / "gate.yaml", tmp_path / "templates.yaml"
+        gate.write_text(GATE.replace(ws, ws + metrics))
+        templates.write_text(TEMPLATES)
+        both = tmp_path / "both.yaml"
+        both.write_text(gate.read_text() + TEMPLATES)
+        args = ["--url", "http://127.0.0.1:9", "--only", "metrics", "--namespace", "prod"]
+        second_file = await check("-f", str(gate), "-f", str(templates), *args)
+        same_file = await check("-f", str(both), *args)
+        alone = await check("-f", str(gate), *args)
+        twice = await check("-f", str(gate), "-f", str(both), *args)
+    assert second_file.code == 0, second_file.out + second_file.err
+    assert "✅ Metric checks" in second_file.out and "1/1 checks passed" in second_file.out
+    assert same_file.code == 0, same_file.out + same_file.err
+    assert alone.code == 1
+    assert (
+        "p95: no data: ClusterMetricCheckTemplate chat-p95 not found in the files given "
+        "with -f (check reads no cluster)"
+    ) in " ".join(alone.out.split())  # the table wraps long messages
+    assert twice.code == 2
+    assert f"{both}:1: a second DeploymentGate" in twice.err

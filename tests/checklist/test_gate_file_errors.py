@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploymentgate.checklist.gate_file import parse_gate_text
+from deploymentgate.checklist.gate_file import GateFileError, parse_gate_text
 from deploymentgate.cli import main
 
 GOOD = """\
@@ -122,3 +122,18 @@ def test_a_bare_spec_is_accepted_and_errors_have_no_spec_prefix() -> None:
 
 def test_full_resource_keeps_its_name() -> None:
     assert parse_gate_text(GOOD).name == "chat"
+
+
+def test_a_template_beside_the_gate_is_validated_with_its_line() -> None:
+    text = GOOD + (
+        "---\n"
+        "apiVersion: rollout.deploymentgate.dev/v1alpha1\n"
+        "kind: MetricCheckTemplate\n"
+        "metadata: {name: p95}\n"
+        "spec:\n"
+        "  relativeTo: stable\n"
+    )
+    with pytest.raises(GateFileError) as caught:
+        parse_gate_text(text, "gate.yaml")
+    line = GOOD.count("\n") + 5  # the `spec:` line of the template
+    assert str(caught.value) == f"gate.yaml:{line}: spec.query: required field missing"

@@ -19,7 +19,7 @@ from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
-from deploymentgate.checklist.gate_file import GateFileError, load_gate_file
+from deploymentgate.checklist.gate_file import GateFile, GateFileError, load_gate_file
 from deploymentgate.checklist.report import ServiceExit, all_passed, render_json, render_text
 from deploymentgate.checklist.service import ServiceError, run_with_service
 from deploymentgate.models import GateSpec
@@ -36,7 +36,9 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
         help="run a gate's probes against a running service and print the checklist",
-        usage="deploymentgate check -f FILE --url URL [options] [-- COMMAND [ARG ...]]",
+        usage=(
+            "deploymentgate check -f FILE [-f FILE ...] --url URL [options] [-- COMMAND [ARG ...]]"
+        ),
         description=(
             "Run the probes a DeploymentGate declares against a service running outside "
             "Kubernetes. After `--`, the command that starts the service: check starts it "
@@ -47,7 +49,15 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "-f", "--file", required=True, help="DeploymentGate YAML (or just its spec)"
+        "-f",
+        "--file",
+        required=True,
+        action="append",
+        help=(
+            "DeploymentGate YAML (or just its spec); repeat it for files of the "
+            "(Cluster)MetricCheckTemplates its checks name (they may also sit beside "
+            "the gate in its file)"
+        ),
     )
     parser.add_argument(
         "--url", required=True, help="where the service listens, e.g. http://127.0.0.1:8000"
@@ -73,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.service == []:
         return _usage("nothing after `--`: name the command that starts the service")
     try:
-        gate = load_gate_file(args.file)
+        gate = load_gate_file(*args.file)
     except GateFileError as exc:
         print(f"deploymentgate check: invalid gate file\n{exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -95,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
         return _usage("the gate configures no probes")
     service: ServiceExit | None = None
     if args.service is None:
-        observations = asyncio.run(_probes(args, gate.spec, include))
+        observations = asyncio.run(_probes(args, gate, include))
     else:
         try:
-            observations, service = _with_service(args, gate.spec, include)
+            observations, service = _with_service(args, gate, include)
         except ServiceError as exc:
             return _usage(str(exc))
         except asyncio.CancelledError:
@@ -113,32 +123,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _probes(
-    args: argparse.Namespace, spec: GateSpec, include: list[ProbeKind]
+    args: argparse.Namespace, gate: GateFile, include: list[ProbeKind]
 ) -> Coroutine[Any, Any, list[ProbeObservation]]:
     return run_gate_probes(
-        spec,
+        gate.spec,
         args.url,
         include=include,
         honor_ports=args.gate_ports,
         target=redact(args.url),
         revision=args.revision,
-        prometheus=PrometheusContext(namespace=args.namespace, revision=args.revision),
+        prometheus=PrometheusContext(
+            namespace=args.namespace, revision=args.revision, templates=gate.template
+        ),
     )
 
 
 def _with_service(
-    args: argparse.Namespace, spec: GateSpec, include: list[ProbeKind]
+    args: argparse.Namespace, gate: GateFile, include: list[ProbeKind]
 ) -> tuple[list[ProbeObservation], ServiceExit | None]:
     """The probes against the service `args.service` starts. They run one kind at a
     time, so that what they saw before the service exited is still reported."""
-    kinds = [k for k in configured_probes(spec) if k in include]
+    kinds = [k for k in configured_probes(gate.spec) if k in include]
     observations: list[ProbeObservation] = []
 
     async def probe() -> None:
         for kind in kinds:
-            observations.extend(await _probes(args, spec, [kind]))
+            observations.extend(await _probes(args, gate, [kind]))
 
-    address = _address(spec, kinds[0], args.url, args.gate_ports)
+    address = _address(gate.spec, kinds[0], args.url, args.gate_ports)
     watch_start = kinds[0] is ProbeKind.STARTUP
     code = asyncio.run(run_with_service(args.service, address, probe, watch_start=watch_start))
     return observations, None if code is None else ServiceExit(tuple(args.service), code)

@@ -8,14 +8,24 @@ pydantic error location (a path of keys and indexes) maps back to a line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
-from deploymentgate.models import API_GROUP, KIND, GateSpec
+from deploymentgate.models import (
+    API_GROUP,
+    CLUSTER_TEMPLATE_KIND,
+    KIND,
+    TEMPLATE_KIND,
+    GateSpec,
+    MetricCheckTemplateSpec,
+    Model,
+    TemplateRef,
+)
 
 API_PREFIX = f"{API_GROUP}/"
 
@@ -24,23 +34,54 @@ class GateFileError(Exception):
     """The file cannot be used as a gate; str() is meant for the user, one problem a line."""
 
 
+TEMPLATE_KINDS = (TEMPLATE_KIND, CLUSTER_TEMPLATE_KIND)
+M = TypeVar("M", bound=Model)
+
+
 @dataclass(frozen=True)
 class GateFile:
     source: str
     name: str | None  # metadata.name, when the file holds a full resource
     spec: GateSpec
+    # The (Cluster)MetricCheckTemplates given beside the gate, by (kind, name):
+    # what its checks' templateRefs find here, where there is no cluster to ask.
+    templates: Mapping[tuple[str, str], MetricCheckTemplateSpec] = field(default_factory=dict)
+
+    def template(self, ref: TemplateRef) -> MetricCheckTemplateSpec | str:
+        """The template `ref` names, or why there is none (a TemplateLookup)."""
+        found = self.templates.get((ref.kind, ref.name))
+        if found is None:
+            return f"{ref} not found in the files given with -f (check reads no cluster)"
+        return found
 
 
-def load_gate_file(path: str | Path) -> GateFile:
+def load_gate_file(path: str | Path, *more: str | Path) -> GateFile:
+    """The gate in `path`, with the metric check templates of `path` and `more`."""
+    texts = [(_read(p), str(p)) for p in (path, *more)]
+    gate = parse_gate_text(*texts[0])
+    templates = dict(gate.templates)
+    for text, source in texts[1:]:
+        documents = _compose(text, source)
+        for node, data in documents:
+            if isinstance(data, dict) and data.get("kind") == KIND:
+                raise GateFileError(
+                    f"{source}:{_line(node)}: a second {KIND} (the gate is the one in "
+                    f"{gate.source}; the other files give its metric check templates)"
+                )
+        _add_templates(templates, documents, source)
+    return GateFile(gate.source, gate.name, gate.spec, templates)
+
+
+def _read(path: str | Path) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise GateFileError(f"{path}: cannot read gate file: {exc}") from None
-    return parse_gate_text(text, str(path))
 
 
 def parse_gate_text(text: str, source: str = "<gate>") -> GateFile:
-    """A full DeploymentGate resource (apiVersion/kind/metadata/spec) or just its spec."""
+    """A full DeploymentGate resource (apiVersion/kind/metadata/spec) or just its spec;
+    beside a full resource, the metric check templates its checks may name."""
     documents = _compose(text, source)
     gates = [
         (node, data)
@@ -54,7 +95,7 @@ def parse_gate_text(text: str, source: str = "<gate>") -> GateFile:
                 f"{len(documents)} YAML documents without a kind"
             )
         node, data = documents[0]
-        return GateFile(source, None, _validate(data, node, source, prefix=""))
+        return GateFile(source, None, _validate(GateSpec, data, node, source, prefix=""))
     mine = [(n, d) for n, d in gates if d.get("kind") == KIND]
     if len(mine) != 1:
         node, data = (mine or gates)[0]
@@ -76,8 +117,35 @@ def parse_gate_text(text: str, source: str = "<gate>") -> GateFile:
     metadata = data.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     spec_key = next(k for k, v in node.value if v is spec_node)
-    spec = _validate(data["spec"], spec_node, source, prefix="spec", owner=spec_key)
-    return GateFile(source, name if isinstance(name, str) else None, spec)
+    spec = _validate(GateSpec, data["spec"], spec_node, source, prefix="spec", owner=spec_key)
+    templates: dict[tuple[str, str], MetricCheckTemplateSpec] = {}
+    _add_templates(templates, documents, source)
+    return GateFile(source, name if isinstance(name, str) else None, spec, templates)
+
+
+def _add_templates(
+    into: dict[tuple[str, str], MetricCheckTemplateSpec],
+    documents: Sequence[tuple[yaml.Node, Any]],
+    source: str,
+) -> None:
+    """Validate each (Cluster)MetricCheckTemplate document and add it by (kind, name)."""
+    for node, data in documents:
+        if not isinstance(data, dict) or data.get("kind") not in TEMPLATE_KINDS:
+            continue
+        kind = str(data["kind"])
+        metadata = data.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if not isinstance(name, str) or not name:
+            raise GateFileError(f"{source}:{_line(node)}: {kind}: metadata.name missing")
+        if (kind, name) in into:
+            raise GateFileError(f"{source}:{_line(node)}: {kind} {name} given twice")
+        spec_node = _child(node, "spec")
+        if spec_node is None:
+            raise GateFileError(f"{source}:{_line(node)}: {kind} {name}: spec: missing")
+        spec_key = next(k for k, v in node.value if v is spec_node)
+        into[(kind, name)] = _validate(
+            MetricCheckTemplateSpec, data["spec"], spec_node, source, "spec", spec_key
+        )
 
 
 def _compose(text: str, source: str) -> list[tuple[yaml.Node, Any]]:
@@ -122,10 +190,15 @@ def _refuse_duplicate_keys(node: yaml.Node, source: str) -> None:
 
 
 def _validate(
-    data: Any, node: yaml.Node, source: str, prefix: str, owner: yaml.Node | None = None
-) -> GateSpec:
+    model: type[M],
+    data: Any,
+    node: yaml.Node,
+    source: str,
+    prefix: str,
+    owner: yaml.Node | None = None,
+) -> M:
     try:
-        return GateSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False):

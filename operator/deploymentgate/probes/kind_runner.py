@@ -14,14 +14,20 @@ from typing import Generic, TypeVar
 from deploymentgate.models import GateSpec, MetricCheckTemplateSpec, Model, TemplateRef
 from deploymentgate.observations import ProbeKind, ProbeObservation
 
+# What a check's templateRef names, read afresh at each evaluation: the template, or
+# why there is none (not found, invalid). The operator's is a lookup into its index.
+TemplateLookup = Callable[[TemplateRef], MetricCheckTemplateSpec | str]
+
 
 @dataclass(frozen=True)
 class PrometheusContext:
-    """Values for the PromQL placeholders (see probes.promql)."""
+    """Values for the PromQL placeholders (see probes.promql), and where a one-shot
+    run finds the templates checks name (`deploymentgate check`: its files)."""
 
     namespace: str = ""
     revision: str | None = None
     pod_regex: str = ".*"
+    templates: TemplateLookup | None = None
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,6 @@ class Stable:
 
 
 NO_STABLE = Stable()
-# What a check's templateRef names, read afresh at each evaluation: the template, or
-# why there is none (not found, invalid). The operator's is a lookup into its index.
-TemplateLookup = Callable[[TemplateRef], MetricCheckTemplateSpec | str]
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,10 @@ class MetricChecksRunner(ProbeRunner):
             spec, namespace=context.namespace, revision=context.revision, pods=context.pod_regex
         )
         results = await asyncio.gather(
-            *(evaluate(section, c, values, context.revision) for c in section.checks)
+            *(
+                evaluate(section, c, values, context.revision, context.templates)
+                for c in section.checks
+            )
         )
         status = fold_checks(section, None, list(results))
         return observation(
