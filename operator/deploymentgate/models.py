@@ -672,8 +672,9 @@ class MetricCheck(Model):
     relative_to: RelativeTo | None = None
     """stable: the condition applies to the ratio canary / stable, the query asked a
     second time with {pod_regex} and {revision} swapped for the stable revision's, so a
-    slowdown shared by both passes. Each side must return one number. Skipped in the
-    watch after promotion (no other revision takes traffic then)."""
+    slowdown shared by both passes. Each side must return one number. Skipped while no
+    stable pod takes traffic (its pods kept out of the Service at 100% and in the watch
+    after promotion): there is nothing to compare with then."""
     min_baseline: MinBaseline | None = None
     """A stable value at or below this (default 0) is too small to divide by: no data."""
 
