@@ -2,9 +2,10 @@
 "monitor health endpoints, WebSocket event flow" after the deploy).
 
 A gate that is Idle or Promoted keeps probing its stable revision's serving
-pods with its own health and WebSocket probes, every `STEADY_INTERVAL_SECONDS`.
-It never reverts (there is no verified revision to go back to) and never
-writes the gate's status or wakes its loop: its verdicts go to the metric
+pods with its own probes of the kinds that say `steady` (health and WebSocket),
+every `STEADY_INTERVAL_SECONDS`. It never reverts (there is no verified
+revision to go back to) and never writes the gate's status or wakes its loop:
+its verdicts go to the metric
 `deploymentgate_stable_check_success`, which the chart's alert
 DeploymentGateStableFailingChecklist pages on, so a team learns when the
 stable revision stops meeting the checklist.
@@ -21,18 +22,17 @@ from deploymentgate.core import ProbeRun, ProbeWorkload
 from deploymentgate.metrics import GateMetrics
 from deploymentgate.models import GateSpec
 from deploymentgate.observations import ProbeKind, ProbeObservation
-from deploymentgate.probe_kinds import descriptor
+from deploymentgate.probe_kinds import kinds as probe_kinds
 
 log = logging.getLogger(__name__)
 
 STEADY_INTERVAL_SECONDS = 30.0  # the default of `deploymentgate run --steady-interval`
 NO_POD_RECHECK_SECONDS = 5.0  # no ready serving pod yet: look again this soon
-STEADY_KINDS = (ProbeKind.HEALTH, ProbeKind.WEBSOCKET)
 
 
 def steady_plan(spec: GateSpec, stable: str | None) -> ProbeRun | None:
     """The kinds the gate configures, on the stable revision's serving pods."""
-    kinds = frozenset(k for k in STEADY_KINDS if descriptor(k).section(spec) is not None)
+    kinds = frozenset(d.kind for d in probe_kinds() if d.steady and d.section(spec) is not None)
     if stable is None or not kinds:
         return None
     return ProbeRun(revision=stable, workload=ProbeWorkload.CANARY, kinds=kinds)

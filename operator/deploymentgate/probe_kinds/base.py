@@ -100,6 +100,7 @@ class ProbeDescriptor:
     per_pod       started on each new pod from its first address (startup), not in rounds
     first         other kinds' passes count only after it passed (startup)
     gated         verification waits for a pass, and it must keep passing while traffic moves
+    steady        kept up at a low rate on what serves once a rollout is over (controller.steady)
     judging       given its status, whether it has anything to judge now; a step waits
                   for a pass only of a gated kind that has (metric checks: not when
                   every check that acts is skipped, e.g. relative ones at 100%)
@@ -122,6 +123,7 @@ class ProbeDescriptor:
     per_pod: bool = False
     first: bool = False
     gated: bool = False
+    steady: bool = False
     judging: Callable[[ProbeStatus], bool] = lambda result: True
     default_on: bool = False
     at_zero: Callable[[Any], bool] = lambda section: True

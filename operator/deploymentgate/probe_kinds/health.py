@@ -13,6 +13,7 @@ HEALTH = ProbeDescriptor(
     title="Health endpoint",
     trigger=Trigger.HEALTH_FAILING,
     gated=True,
+    steady=True,
     rules=(
         at_zero_rule(ProbeKind.HEALTH),
         failing_for_rule(lambda rollback: rollback.health_failing_for, "health failing"),

@@ -14,6 +14,7 @@ WEBSOCKET = ProbeDescriptor(
     trigger=Trigger.WEBSOCKET_FAILING,
     aliases=("ws",),
     gated=True,
+    steady=True,
     rules=(
         at_zero_rule(ProbeKind.WEBSOCKET),
         failing_for_rule(
