@@ -371,6 +371,16 @@ class GateWorld:
             for e in items
         ]
 
+    def events_once(self, reason: str, timeout: float = 10) -> list[dict[str, str]]:
+        """The gate's Events once one of `reason` is among them: kopf posts an Event
+        after the status patch it describes, so a test that saw the phase waits."""
+
+        def with_reason() -> list[dict[str, str]] | None:
+            events = self.events()
+            return events if any(e["reason"] == reason for e in events) else None
+
+        return wait_until(with_reason, timeout, what=f"a {reason} Event")
+
     def describe(self) -> str:
         return str(self.kubectl("describe", "deploymentgate", self.gate_name).stdout)
 

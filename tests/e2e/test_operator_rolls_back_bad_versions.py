@@ -190,7 +190,7 @@ def test_bad_version_is_rolled_back_with_the_trigger_named_and_traffic_on_stable
             f" {recorder.phases()} {during}"
         )
 
-    rolled_back = [e for e in world.events() if e["reason"] == "RolledBack"]
+    rolled_back = [e for e in world.events_once("RolledBack") if e["reason"] == "RolledBack"]
     assert len(rolled_back) == 1, world.events()
     assert rolled_back[0]["type"] == "Warning"
     assert bad.reason_says.lower() in rolled_back[0]["message"].lower()

@@ -133,7 +133,7 @@ def test_a_revision_breaking_after_promotion_is_reverted_to_the_same_pods_at_onc
         (round(a.at - reverted_at, 2), a.version) for a in failures
     ]
     assert set(users.served(since=reverted_at + 3.0)) == {"v1"}
-    reasons = Counter(e["reason"] for e in world.events())
+    reasons = Counter(e["reason"] for e in world.events_once("RevertedAfterPromotion"))
     assert reasons["RevertedAfterPromotion"] == 1 and reasons["Promoted"] == 1, reasons
     # Counted apart from rollbacks during a rollout (the shipped alert pages on it).
     metrics = operator.metrics()
