@@ -163,15 +163,21 @@ def test_endpointslices_and_proxy_follow_exactly_the_ready_pods(
     )
     expected = {p["metadata"]["name"]: p["status"]["podIP"] for p in ready}
 
-    def slices_settled() -> dict[str, dict[str, Any]] | None:
-        endpoints = _slice_endpoints(cluster, namespace, "chat")
-        return (
-            endpoints if len(endpoints) == 3 and broken["metadata"]["name"] in endpoints else None
-        )
+    def ready_in_slices(endpoints: dict[str, dict[str, Any]]) -> dict[str, str]:
+        return {n: e["addresses"][0] for n, e in endpoints.items() if e["conditions"]["ready"]}
 
-    endpoints = cluster.wait_for(slices_settled, timeout=20)
-    ready_now = {n: e["addresses"][0] for n, e in endpoints.items() if e["conditions"]["ready"]}
-    assert ready_now == expected
+    def slices_settled() -> dict[str, dict[str, Any]] | None:
+        # The slices follow pods' readiness a moment after the pods API shows it:
+        # settled once they list all three pods and mark exactly the ready ones.
+        endpoints = _slice_endpoints(cluster, namespace, "chat")
+        listed = len(endpoints) == 3 and broken["metadata"]["name"] in endpoints
+        return endpoints if listed and ready_in_slices(endpoints) == expected else None
+
+    try:
+        cluster.wait_for(slices_settled, timeout=20)
+    except TimeoutError:
+        seen = ready_in_slices(_slice_endpoints(cluster, namespace, "chat"))
+        raise AssertionError(f"slices mark ready {seen}, the ready pods are {expected}") from None
     assert not is_ready(pods(cluster, namespace, "tier=broken")[0])
 
     host, port = cluster.service_address(namespace, "chat")
